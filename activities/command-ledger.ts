@@ -1,0 +1,203 @@
+import type { Command } from '../events/inbound';
+import { OutboundTypes, type OutboundEvent } from '../events/outbound';
+import type { TopicName } from '../events/topics';
+import type { Database, Transaction } from './database';
+
+/**
+ * Every inbound command is recorded exactly once, keyed by its CloudEvent id. In one transaction the
+ * ledger stores the state change, the command's result, the audit entry and the outbound events
+ * (transactional outbox); a redelivered command finds its row and gets the stored result back.
+ */
+
+/** A business rule said no. Thrown by a handler before it writes anything. */
+export class CommandRejection extends Error {
+  override readonly name = 'CommandRejection';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly audit?: AuditDraft,
+  ) {
+    super(message);
+  }
+}
+
+export interface AuditDraft {
+  orgId: string;
+  actorId: string;
+  action: string;
+  subject?: string;
+  before?: unknown;
+  after?: unknown;
+}
+
+export interface EventDraft {
+  /** Unique per command; the event's CloudEvent id is `<commandId>:<name>`. */
+  name: string;
+  topic: TopicName;
+  type: string;
+  key: string;
+  data: Record<string, unknown>;
+}
+
+export interface Accepted {
+  details?: Record<string, unknown>;
+  events?: EventDraft[];
+  audit?: AuditDraft;
+}
+
+export interface CommandResult {
+  commandId: string;
+  commandType: string;
+  outcome: 'ACCEPTED' | 'REJECTED';
+  code?: string;
+  message?: string;
+  details: Record<string, unknown>;
+  eventIds: string[];
+}
+
+export type CommandHandler<C extends Command = Command> = (tx: Transaction, command: C) => Promise<Accepted>;
+
+function orgOf(command: Command): string | undefined {
+  return 'orgId' in command.data ? command.data.orgId : undefined;
+}
+
+function toJson(value: unknown): object | undefined {
+  return value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as object);
+}
+
+async function findRecorded(tx: Transaction, commandId: string): Promise<CommandResult | null> {
+  const row = await tx.processedCommand.findUnique({ where: { commandId } });
+  return row ? (row.result as unknown as CommandResult) : null;
+}
+
+async function writeRecord(
+  tx: Transaction,
+  command: Command,
+  result: CommandResult,
+  events: OutboundEvent[],
+  audit: AuditDraft | undefined,
+): Promise<void> {
+  await tx.processedCommand.create({
+    data: {
+      commandId: command.commandId,
+      commandType: command.type,
+      orgId: orgOf(command) ?? null,
+      outcome: result.outcome,
+      result: toJson(result)!,
+    },
+  });
+  if (events.length > 0) {
+    await tx.outboxEvent.createMany({
+      data: events.map((event) => ({ ...event, data: toJson(event.data)!, time: new Date(event.time) })),
+    });
+  }
+  if (audit) {
+    await tx.auditEntry.create({
+      data: {
+        orgId: audit.orgId,
+        actorId: audit.actorId,
+        action: audit.action,
+        subject: audit.subject ?? null,
+        outcome: result.outcome,
+        code: result.code ?? null,
+        message: result.message ?? null,
+        before: toJson(audit.before),
+        after: toJson(audit.after),
+        commandId: command.commandId,
+      },
+    });
+  }
+}
+
+function resultEvent(command: Command, result: CommandResult, time: string): OutboundEvent {
+  const orgId = orgOf(command);
+  const data =
+    result.outcome === 'ACCEPTED'
+      ? { commandId: command.commandId, commandType: command.type, orgId, ...result.details }
+      : {
+          commandId: command.commandId,
+          commandType: command.type,
+          orgId,
+          code: result.code,
+          message: result.message,
+          ...result.details,
+        };
+  return {
+    id: `${command.commandId}:result`,
+    topic: 'commandResults',
+    type: result.outcome === 'ACCEPTED' ? OutboundTypes.commandAccepted : OutboundTypes.commandRejected,
+    key: orgId ?? command.commandId,
+    data,
+    time,
+  };
+}
+
+/** Records a command that was rejected before any handler ran (for example invalid data). */
+export async function recordRejected(
+  db: Database,
+  command: Command,
+  code: string,
+  message: string,
+  audit?: AuditDraft,
+  details: Record<string, unknown> = {},
+): Promise<CommandResult> {
+  return db.$transaction(async (tx) => {
+    const recorded = await findRecorded(tx, command.commandId);
+    if (recorded) return recorded;
+    const time = new Date().toISOString();
+    const result: CommandResult = {
+      commandId: command.commandId,
+      commandType: command.type,
+      outcome: 'REJECTED',
+      code,
+      message,
+      details,
+      eventIds: [],
+    };
+    const event = resultEvent(command, result, time);
+    result.eventIds = [event.id];
+    await writeRecord(tx, command, result, [event], audit);
+    return result;
+  });
+}
+
+export async function recordCommand<C extends Command>(
+  db: Database,
+  command: C,
+  handle: CommandHandler<C>,
+): Promise<CommandResult> {
+  try {
+    return await db.$transaction(async (tx) => {
+      const recorded = await findRecorded(tx, command.commandId);
+      if (recorded) return recorded;
+      const accepted = await handle(tx, command);
+      const time = new Date().toISOString();
+      const result: CommandResult = {
+        commandId: command.commandId,
+        commandType: command.type,
+        outcome: 'ACCEPTED',
+        details: accepted.details ?? {},
+        eventIds: [],
+      };
+      const events = [
+        resultEvent(command, result, time),
+        ...(accepted.events ?? []).map((draft) => ({
+          id: `${command.commandId}:${draft.name}`,
+          topic: draft.topic,
+          type: draft.type,
+          key: draft.key,
+          data: draft.data,
+          time,
+        })),
+      ];
+      result.eventIds = events.map((event) => event.id);
+      await writeRecord(tx, command, result, events, accepted.audit);
+      return result;
+    });
+  } catch (error) {
+    if (error instanceof CommandRejection) {
+      return recordRejected(db, command, error.code, error.message, error.audit);
+    }
+    throw error;
+  }
+}

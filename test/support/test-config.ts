@@ -1,0 +1,26 @@
+import { randomUUID } from 'node:crypto';
+import { loadConfig, type Config } from '../../workers/config';
+
+/** Tests use their own database on the same server, so the demo org of `npm start` is never touched. */
+export function testDatabaseUrl(): string {
+  if (process.env.TEST_DATABASE_URL) return process.env.TEST_DATABASE_URL;
+  const url = new URL(loadConfig().DATABASE_URL);
+  url.pathname = '/selfservice_test';
+  return url.toString();
+}
+
+/** A config for one test file: its own topic namespace, task queue and consumer group. */
+export function testConfig(): Config {
+  const run = randomUUID().slice(0, 8);
+  return loadConfig({
+    ...process.env,
+    DATABASE_URL: testDatabaseUrl(),
+    KAFKA_TOPIC_NAMESPACE: `test-${run}.`,
+    TEMPORAL_TASK_QUEUE: `self-service-test-${run}`,
+    KAFKA_CONSUMER_GROUP: `selfservice-ingress-test-${run}`,
+  });
+}
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}

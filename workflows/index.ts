@@ -1,0 +1,1 @@
+export { adminCommandWorkflow } from './admin-command';
