@@ -42,7 +42,7 @@ export interface EventDraft {
 export interface Accepted {
   details?: Record<string, unknown>;
   events?: EventDraft[];
-  audit?: AuditDraft;
+  audit?: AuditDraft | AuditDraft[];
 }
 
 export interface CommandResult {
@@ -75,7 +75,7 @@ async function writeRecord(
   command: Command,
   result: CommandResult,
   events: OutboundEvent[],
-  audit: AuditDraft | undefined,
+  audit: AuditDraft | AuditDraft[] | undefined,
 ): Promise<void> {
   await tx.processedCommand.create({
     data: {
@@ -91,20 +91,21 @@ async function writeRecord(
       data: events.map((event) => ({ ...event, data: toJson(event.data)!, time: new Date(event.time) })),
     });
   }
-  if (audit) {
-    await tx.auditEntry.create({
-      data: {
-        orgId: audit.orgId,
-        actorId: audit.actorId,
-        action: audit.action,
-        subject: audit.subject ?? null,
+  const audits = audit === undefined ? [] : Array.isArray(audit) ? audit : [audit];
+  if (audits.length > 0) {
+    await tx.auditEntry.createMany({
+      data: audits.map((entry) => ({
+        orgId: entry.orgId,
+        actorId: entry.actorId,
+        action: entry.action,
+        subject: entry.subject ?? null,
         outcome: result.outcome,
         code: result.code ?? null,
         message: result.message ?? null,
-        before: toJson(audit.before),
-        after: toJson(audit.after),
+        before: toJson(entry.before),
+        after: toJson(entry.after),
         commandId: command.commandId,
-      },
+      })),
     });
   }
 }

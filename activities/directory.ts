@@ -2,6 +2,7 @@ import type { Command } from '../events/inbound';
 import { OutboundTypes } from '../events/outbound';
 import { CommandRejection, type Accepted, type EventDraft } from './command-ledger';
 import type { Transaction } from './database';
+import { reactToTechnicalContactLeaving } from './org-settings';
 
 /**
  * Directory sync: the backend's own copy of orgs, users, groups, the app catalog and the org's app
@@ -49,17 +50,16 @@ export async function upsertUser(
   };
   await tx.user.upsert({ where: { id: data.userId }, create: { id: data.userId, ...fields }, update: fields });
 
-  const events: EventDraft[] = [];
-  if (existing && existing.status !== data.status) {
-    events.push({
-      name: 'user-changed',
-      topic: 'directoryChanges',
-      type: OutboundTypes.directoryUserChanged,
-      key: data.orgId,
-      data: { orgId: data.orgId, userId: data.userId, previousStatus: existing.status, status: data.status },
-    });
-  }
-  return { details: { userId: data.userId }, events };
+  if (!existing || existing.status === data.status) return { details: { userId: data.userId } };
+  const announced: EventDraft = {
+    name: 'user-changed',
+    topic: 'directoryChanges',
+    type: OutboundTypes.directoryUserChanged,
+    key: data.orgId,
+    data: { orgId: data.orgId, userId: data.userId, previousStatus: existing.status, status: data.status },
+  };
+  const settings = data.status === 'ACTIVE' ? {} : await reactToTechnicalContactLeaving(tx, data.orgId, data.userId, data.status);
+  return { details: { userId: data.userId }, events: [announced, ...(settings.events ?? [])], audit: settings.audit };
 }
 
 export async function upsertGroup(

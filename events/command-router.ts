@@ -7,12 +7,15 @@ import type { Command } from './inbound';
 import type { CommandRouter } from './ingress';
 
 /** Directory sync and admin changes: applied in one step by `adminCommandWorkflow`. */
-const ADMIN_COMMAND_TYPES: ReadonlySet<Command['type']> = new Set([
+export const ADMIN_COMMAND_TYPES: ReadonlySet<Command['type']> = new Set([
   'selfservice.directory.org-upserted.v1',
   'selfservice.directory.user-upserted.v1',
   'selfservice.directory.group-upserted.v1',
   'selfservice.directory.catalog-app-upserted.v1',
   'selfservice.directory.org-app-upserted.v1',
+  'selfservice.settings.update-requested.v1',
+  'selfservice.technical-contact.set-requested.v1',
+  'selfservice.app.self-service-configured.v1',
 ]);
 
 export function adminCommandWorkflowId(commandId: string): string {

@@ -1,0 +1,34 @@
+import type { AuditDraft } from './command-ledger';
+import { CommandRejection } from './command-ledger';
+import type { Transaction } from './database';
+
+export type AdminRole = 'SUPER_ADMIN' | 'APP_ADMIN' | 'READ_ONLY_ADMIN';
+
+/**
+ * Checks that the actor is an active admin of the org with one of the roles. Every refusal names the
+ * reason and carries the audit entry, so the attempt is recorded even though nothing changes.
+ */
+export async function requireAdmin(
+  tx: Transaction,
+  { orgId, actorId, roles, action, subject }: { orgId: string; actorId: string; roles: AdminRole[]; action: string; subject?: string },
+): Promise<void> {
+  const audit: AuditDraft = { orgId, actorId, action, subject };
+  const org = await tx.org.findUnique({ where: { id: orgId }, select: { id: true } });
+  if (!org) throw new CommandRejection('ORG_NOT_FOUND', `org ${orgId} is unknown`, audit);
+
+  const actor = await tx.user.findUnique({ where: { id: actorId } });
+  const needed = roles.join(' or ');
+  if (!actor) {
+    throw new CommandRejection('NOT_AUTHORIZED', `actor ${actorId} is not a user of org ${orgId}; only a ${needed} may do this`, audit);
+  }
+  if (actor.orgId !== orgId) {
+    throw new CommandRejection('NOT_AUTHORIZED', `actor ${actorId} belongs to another org; only a ${needed} of org ${orgId} may do this`, audit);
+  }
+  if (actor.status !== 'ACTIVE') {
+    throw new CommandRejection('NOT_AUTHORIZED', `actor ${actorId} is ${actor.status}; only an active ${needed} may do this`, audit);
+  }
+  if (!actor.adminRoles.some((role) => (roles as string[]).includes(role))) {
+    const held = actor.adminRoles.length > 0 ? actor.adminRoles.join(', ') : 'no admin role';
+    throw new CommandRejection('NOT_AUTHORIZED', `actor ${actorId} has ${held}; only a ${needed} may do this`, audit);
+  }
+}

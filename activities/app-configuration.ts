@@ -1,0 +1,198 @@
+import type { AppSelfServiceConfigInput, Command } from '../events/inbound';
+import { OutboundTypes } from '../events/outbound';
+import { requireAdmin } from './admin-authorization';
+import { CommandRejection, type Accepted, type AuditDraft } from './command-ledger';
+import type { Transaction } from './database';
+
+/**
+ * Per-app Self Service configuration (spec section 2): who may request the app, whether approval is
+ * needed and by whom. A super admin or an app admin configures it; every rule breach has its own code.
+ */
+
+export const MAX_APPROVER_STEPS = 10;
+export const MAX_GROUP_APPROVERS = 100;
+export const MAX_NOTE_LENGTH = 500;
+export const MIN_TIMEOUT_DAYS = 1;
+export const MAX_TIMEOUT_DAYS = 90;
+
+export interface RuleViolation {
+  code: string;
+  message: string;
+}
+
+/** The rules that need nothing but the configuration itself. Pure, so it is unit-tested directly. */
+export function configurationViolations(config: AppSelfServiceConfigInput): RuleViolation[] {
+  const violations: RuleViolation[] = [];
+  const steps = config.approverSteps ?? [];
+  if ((config.noteForRequester ?? '').length > MAX_NOTE_LENGTH) {
+    violations.push({
+      code: 'NOTE_TOO_LONG',
+      message: `noteForRequester has ${config.noteForRequester?.length} characters; at most ${MAX_NOTE_LENGTH} are allowed`,
+    });
+  }
+  if (config.approvalRequired && steps.length === 0) {
+    violations.push({ code: 'APPROVER_STEPS_REQUIRED', message: `approval needs 1 to ${MAX_APPROVER_STEPS} approver steps; none were given` });
+  }
+  if (steps.length > MAX_APPROVER_STEPS) {
+    violations.push({
+      code: 'TOO_MANY_APPROVER_STEPS',
+      message: `${steps.length} approver steps were given; at most ${MAX_APPROVER_STEPS} are allowed`,
+    });
+  }
+  const seen = new Set<string>();
+  steps.forEach((step, index) => {
+    const where = `approver step ${index + 1}`;
+    const key = `${step.type}:${step.id}`;
+    if (seen.has(key)) {
+      violations.push({ code: 'DUPLICATE_APPROVER', message: `${where} repeats ${step.type} ${step.id}; each user or group may appear once` });
+    }
+    seen.add(key);
+    const days = step.timeout.days;
+    if (!Number.isInteger(days) || days < MIN_TIMEOUT_DAYS || days > MAX_TIMEOUT_DAYS) {
+      violations.push({
+        code: 'INVALID_STEP_TIMEOUT',
+        message: `${where} times out after ${days} days; use 7 (1 week), 30, or a custom whole number of days from ${MIN_TIMEOUT_DAYS} to ${MAX_TIMEOUT_DAYS}`,
+      });
+    }
+    const reminder = step.reminder?.daysBefore;
+    if (reminder !== undefined && (!Number.isInteger(reminder) || reminder < 1 || reminder >= days)) {
+      violations.push({
+        code: 'INVALID_REMINDER',
+        message: `${where} reminds ${reminder} days before a ${days}-day timeout; the reminder must be a whole number of days, at least 1 and less than the timeout`,
+      });
+    }
+  });
+  return violations;
+}
+
+type ConfigureCommand = Extract<Command, { type: 'selfservice.app.self-service-configured.v1' }>;
+
+async function checkApprovers(tx: Transaction, orgId: string, config: AppSelfServiceConfigInput, audit: AuditDraft): Promise<void> {
+  for (const [index, step] of (config.approverSteps ?? []).entries()) {
+    const where = `approver step ${index + 1}`;
+    if (step.type === 'USER') {
+      const user = await tx.user.findUnique({ where: { id: step.id } });
+      if (!user || user.orgId !== orgId) {
+        throw new CommandRejection('APPROVER_NOT_FOUND', `${where}: user ${step.id} is not a user of org ${orgId}`, audit);
+      }
+      if (user.status !== 'ACTIVE') {
+        throw new CommandRejection('APPROVER_INACTIVE', `${where}: user ${step.id} is ${user.status}; approvers must be active`, audit);
+      }
+      continue;
+    }
+    const group = await tx.group.findUnique({ where: { id: step.id }, include: { _count: { select: { members: true } } } });
+    if (!group || group.orgId !== orgId) {
+      throw new CommandRejection('APPROVER_GROUP_NOT_FOUND', `${where}: group ${step.id} is not a group of org ${orgId}`, audit);
+    }
+    if (group._count.members > MAX_GROUP_APPROVERS) {
+      throw new CommandRejection(
+        'APPROVER_GROUP_TOO_LARGE',
+        `${where}: group ${step.id} has ${group._count.members} members; an approver group may have at most ${MAX_GROUP_APPROVERS}`,
+        audit,
+      );
+    }
+    if (group._count.members === 0) {
+      throw new CommandRejection('APPROVER_GROUP_EMPTY', `${where}: group ${step.id} has no members, so nobody could approve`, audit);
+    }
+  }
+  for (const fallbackId of config.fallbackApproverIds ?? []) {
+    const user = await tx.user.findUnique({ where: { id: fallbackId } });
+    if (!user || user.orgId !== orgId || user.status !== 'ACTIVE') {
+      throw new CommandRejection('FALLBACK_APPROVER_INVALID', `fallback approver ${fallbackId} is not an active user of org ${orgId}`, audit);
+    }
+  }
+}
+
+export async function configureAppSelfService(tx: Transaction, { data }: ConfigureCommand): Promise<Accepted> {
+  const { orgId, actorId, appId, config, expectedVersion } = data;
+  const audit: AuditDraft = { orgId, actorId, action: 'app.self-service.configure', subject: appId, after: config };
+  await requireAdmin(tx, { orgId, actorId, roles: ['SUPER_ADMIN', 'APP_ADMIN'], action: audit.action, subject: appId });
+
+  const [violation] = configurationViolations(config);
+  if (violation) throw new CommandRejection(violation.code, violation.message, audit);
+
+  const app = await tx.orgApp.findUnique({ where: { id: appId }, include: { selfService: true } });
+  if (!app || app.orgId !== orgId) throw new CommandRejection('APP_NOT_FOUND', `app ${appId} is not an app integration of org ${orgId}`, audit);
+  const before = app.selfService;
+  audit.before = before ?? undefined;
+  const currentVersion = before?.version ?? 0;
+  if (expectedVersion !== undefined && expectedVersion !== currentVersion) {
+    throw new CommandRejection(
+      'STALE_VERSION',
+      `the Self Service configuration of app ${appId} is at version ${currentVersion}, but the change was based on version ${expectedVersion}; reload and retry`,
+      audit,
+    );
+  }
+
+  if (config.requestsEnabled) {
+    const settings = await tx.orgSettings.findUnique({ where: { orgId } });
+    if (!settings?.allowOrgManagedApps) {
+      throw new CommandRejection(
+        'ORG_MANAGED_APP_REQUESTS_DISABLED',
+        'users may not request org-managed apps in this org: go to the Self Service settings and turn on "Allow users to add org-managed app integrations" first',
+        audit,
+      );
+    }
+  }
+  if (config.approvalRequired && app.catalogAppId) {
+    const catalogApp = await tx.catalogApp.findUnique({ where: { id: app.catalogAppId } });
+    if (catalogApp?.requiresPersonalAttributes) {
+      throw new CommandRejection(
+        'APPROVAL_NOT_SUPPORTED_FOR_APP',
+        `app ${appId} requires personal attributes, so it cannot use the approval workflow; turn approval off for it`,
+        audit,
+      );
+    }
+  }
+  if (config.approvalRequired) await checkApprovers(tx, orgId, config, audit);
+
+  const fields = {
+    orgId,
+    requestsEnabled: config.requestsEnabled,
+    approvalRequired: config.approvalRequired,
+    noteForRequester: config.noteForRequester ?? null,
+    approverSteps: config.approvalRequired ? (config.approverSteps ?? []) : [],
+    notifications: config.notifications ?? {},
+    fallbackApproverIds: config.fallbackApproverIds ?? [],
+  };
+  const version = currentVersion + 1;
+  if (before) {
+    const { count } = await tx.appSelfServiceConfig.updateMany({ where: { appId, version: currentVersion }, data: { ...fields, version } });
+    if (count !== 1) throw new CommandRejection('STALE_VERSION', `the configuration of app ${appId} changed meanwhile; reload and retry`, audit);
+  } else {
+    await tx.appSelfServiceConfig.create({ data: { appId, ...fields, version } });
+  }
+  return {
+    details: { appId, version },
+    audit,
+    events: [
+      {
+        name: 'app-self-service-changed',
+        topic: 'settings',
+        type: OutboundTypes.appSelfServiceChanged,
+        key: orgId,
+        data: { orgId, actorId, appId, version, before: before ? configView(before) : null, after: configView(fields) },
+      },
+    ],
+  };
+}
+
+interface StoredConfig {
+  requestsEnabled: boolean;
+  approvalRequired: boolean;
+  noteForRequester: string | null;
+  approverSteps: unknown;
+  notifications: unknown;
+  fallbackApproverIds: string[];
+}
+
+function configView(row: StoredConfig): StoredConfig {
+  return {
+    requestsEnabled: row.requestsEnabled,
+    approvalRequired: row.approvalRequired,
+    noteForRequester: row.noteForRequester,
+    approverSteps: row.approverSteps,
+    notifications: row.notifications,
+    fallbackApproverIds: row.fallbackApproverIds,
+  };
+}
