@@ -136,6 +136,6 @@ CREATE INDEX "TechnicalContactMessage_userId_createdAt_idx" ON "TechnicalContact
 ALTER TABLE "AppRequestEvent" ADD CONSTRAINT "AppRequestEvent_requestId_fkey" FOREIGN KEY ("requestId") REFERENCES "AppRequest"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
 
 
--- At most one pending request per user and app (DUPLICATE_PENDING_REQUEST); Prisma cannot express a
+-- At most one pending request per user and app (DUPLICATE_PENDING_REQUEST). Prisma cannot express a
 -- partial unique index, so it lives here.
 CREATE UNIQUE INDEX "AppRequest_one_pending_per_user_and_app" ON "AppRequest"("requesterId", "appId") WHERE "status" = 'PENDING';
