@@ -1,6 +1,7 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createDatabase, type Database } from '../activities/database';
+import { createMailer, createSmtpTransport, type Mailer } from '../activities/mailer';
 import { createKafka, ensureTopics } from '../events/kafka';
 import { KafkaEventPublisher, type EventPublisher } from '../events/publisher';
 import { loadConfig } from './config';
@@ -11,6 +12,7 @@ export interface SelfServiceWorkerOptions {
   taskQueue: string;
   db: Database;
   publisher: EventPublisher;
+  mailer: Mailer;
   /** A prebuilt workflow bundle (tests build it once); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
@@ -23,7 +25,7 @@ export function createSelfServiceWorker(options: SelfServiceWorkerOptions): Prom
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    activities: createActivities({ db: options.db, publisher: options.publisher }),
+    activities: createActivities({ db: options.db, publisher: options.publisher, mailer: options.mailer }),
     ...workflows,
   });
 }
@@ -34,6 +36,7 @@ async function main(): Promise<void> {
   const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE);
   const publisher = await KafkaEventPublisher.connect(kafka, topics);
   const db = createDatabase(config.DATABASE_URL);
+  const mailer = createMailer({ db, transport: createSmtpTransport(config.SMTP_URL), from: config.MAIL_FROM });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const worker = await createSelfServiceWorker({
     connection,
@@ -41,10 +44,12 @@ async function main(): Promise<void> {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     db,
     publisher,
+    mailer,
   });
   console.log(`worker: polling task queue ${config.TEMPORAL_TASK_QUEUE} on ${config.TEMPORAL_ADDRESS}`);
   // Worker.run() returns after SIGINT/SIGTERM once in-flight tasks have finished.
   await worker.run();
+  mailer.close();
   await Promise.allSettled([publisher.disconnect(), db.$disconnect(), connection.close()]);
 }
 

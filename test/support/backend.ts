@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { createDatabase, type Database } from '../../activities/database';
+import { createMailer, createSmtpTransport } from '../../activities/mailer';
 import { TemporalCommandRouter } from '../../events/command-router';
 import { KafkaDeadLetterSink } from '../../events/dead-letters';
 import { rejectionEvent, startIngress } from '../../events/ingress';
@@ -43,6 +44,7 @@ export async function startTestBackend(): Promise<TestBackend> {
   const publisher = await KafkaEventPublisher.connect(kafka, topics);
   const deadLetters = await KafkaDeadLetterSink.connect(kafka, topics.deadLetters);
   const db = createDatabase(config.DATABASE_URL);
+  const mailer = createMailer({ db, transport: createSmtpTransport(config.SMTP_URL), from: config.MAIL_FROM });
 
   const nativeConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const worker: Worker = await createSelfServiceWorker({
@@ -51,6 +53,7 @@ export async function startTestBackend(): Promise<TestBackend> {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     db,
     publisher,
+    mailer,
     workflowBundle: workflowBundle(),
   });
   const workerRun = worker.run();
@@ -91,6 +94,7 @@ export async function startTestBackend(): Promise<TestBackend> {
       await backend.stopIngress();
       worker.shutdown();
       await workerRun;
+      mailer.close();
       await Promise.allSettled([
         backend.producer.disconnect(),
         publisher.disconnect(),
