@@ -22,6 +22,17 @@ export function adminCommandWorkflowId(commandId: string): string {
   return `command-${commandId}`;
 }
 
+/**
+ * End-user commands that each run as a workflow of their own, started (not awaited) by the ingress.
+ * The workflow id is derived from the command, so a redelivery finds the existing workflow.
+ */
+export interface CommandWorkflow {
+  workflowType: string;
+  workflowId(command: Command): string;
+}
+
+export const COMMAND_WORKFLOWS: Partial<Record<Command['type'], CommandWorkflow>> = {};
+
 export interface TemporalRouterOptions {
   client: Client;
   taskQueue: string;
@@ -41,7 +52,35 @@ export class TemporalCommandRouter implements CommandRouter {
       await this.runAdminCommand(command);
       return;
     }
+    const workflow = COMMAND_WORKFLOWS[command.type];
+    if (workflow) {
+      await this.startCommandWorkflow(command, workflow);
+      return;
+    }
     await this.options.onUnsupported(command);
+  }
+
+  /** Starts the command's workflow unless it already exists (running or finished). */
+  async startCommandWorkflow(command: Command, workflow: CommandWorkflow): Promise<string> {
+    const workflowId = workflow.workflowId(command);
+    const orgId = 'orgId' in command.data ? command.data.orgId : undefined;
+    try {
+      await this.options.client.workflow.start(workflow.workflowType, {
+        taskQueue: this.options.taskQueue,
+        workflowId,
+        args: [command],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: SelfServiceCommandType, value: command.type },
+          ...(orgId ? [{ key: SelfServiceOrgId, value: orgId }] : []),
+        ]),
+        memo: { commandType: command.type, source: command.source },
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    }
+    return workflowId;
   }
 
   /** Waits for the result, so directory upserts of one org (one partition) apply in Kafka order. */
