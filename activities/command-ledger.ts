@@ -16,9 +16,18 @@ export class CommandRejection extends Error {
     readonly code: string,
     message: string,
     readonly audit?: AuditDraft,
+    /** Extra fields for the rejected result, e.g. the id of the pending request that blocks a new one. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
+}
+
+/** What the ledger needs to know of a command to record its result. */
+export interface CommandRef {
+  commandId: string;
+  type: string;
+  orgId?: string;
 }
 
 export interface AuditDraft {
@@ -57,8 +66,8 @@ export interface CommandResult {
 
 export type CommandHandler<C extends Command = Command> = (tx: Transaction, command: C) => Promise<Accepted>;
 
-function orgOf(command: Command): string | undefined {
-  return 'orgId' in command.data ? command.data.orgId : undefined;
+export function commandRef(command: Command): CommandRef {
+  return { commandId: command.commandId, type: command.type, orgId: 'orgId' in command.data ? command.data.orgId : undefined };
 }
 
 function toJson(value: unknown): object | undefined {
@@ -72,7 +81,7 @@ async function findRecorded(tx: Transaction, commandId: string): Promise<Command
 
 async function writeRecord(
   tx: Transaction,
-  command: Command,
+  command: CommandRef,
   result: CommandResult,
   events: OutboundEvent[],
   audit: AuditDraft | AuditDraft[] | undefined,
@@ -81,7 +90,7 @@ async function writeRecord(
     data: {
       commandId: command.commandId,
       commandType: command.type,
-      orgId: orgOf(command) ?? null,
+      orgId: command.orgId ?? null,
       outcome: result.outcome,
       result: toJson(result)!,
     },
@@ -110,8 +119,8 @@ async function writeRecord(
   }
 }
 
-function resultEvent(command: Command, result: CommandResult, time: string): OutboundEvent {
-  const orgId = orgOf(command);
+function resultEvent(command: CommandRef, result: CommandResult, time: string): OutboundEvent {
+  const { orgId } = command;
   const data =
     result.outcome === 'ACCEPTED'
       ? { commandId: command.commandId, commandType: command.type, orgId, ...result.details }
@@ -136,7 +145,7 @@ function resultEvent(command: Command, result: CommandResult, time: string): Out
 /** Records a command that was rejected before any handler ran (for example invalid data). */
 export async function recordRejected(
   db: Database,
-  command: Command,
+  command: CommandRef,
   code: string,
   message: string,
   audit?: AuditDraft,
@@ -162,11 +171,25 @@ export async function recordRejected(
   });
 }
 
+/** Records the accepted result of a command whose effect happened elsewhere (in a request workflow). */
+export async function recordAccepted(db: Database, command: CommandRef, details: Record<string, unknown>): Promise<CommandResult> {
+  return db.$transaction(async (tx) => {
+    const recorded = await findRecorded(tx, command.commandId);
+    if (recorded) return recorded;
+    const result: CommandResult = { commandId: command.commandId, commandType: command.type, outcome: 'ACCEPTED', details, eventIds: [] };
+    const event = resultEvent(command, result, new Date().toISOString());
+    result.eventIds = [event.id];
+    await writeRecord(tx, command, result, [event], undefined);
+    return result;
+  });
+}
+
 export async function recordCommand<C extends Command>(
   db: Database,
   command: C,
   handle: CommandHandler<C>,
 ): Promise<CommandResult> {
+  const ref = commandRef(command);
   try {
     return await db.$transaction(async (tx) => {
       const recorded = await findRecorded(tx, command.commandId);
@@ -181,7 +204,7 @@ export async function recordCommand<C extends Command>(
         eventIds: [],
       };
       const events = [
-        resultEvent(command, result, time),
+        resultEvent(ref, result, time),
         ...(accepted.events ?? []).map((draft) => ({
           id: `${command.commandId}:${draft.name}`,
           topic: draft.topic,
@@ -192,12 +215,12 @@ export async function recordCommand<C extends Command>(
         })),
       ];
       result.eventIds = events.map((event) => event.id);
-      await writeRecord(tx, command, result, events, accepted.audit);
+      await writeRecord(tx, ref, result, events, accepted.audit);
       return result;
     });
   } catch (error) {
     if (error instanceof CommandRejection) {
-      return recordRejected(db, command, error.code, error.message, error.audit);
+      return recordRejected(db, ref, error.code, error.message, error.audit, error.details);
     }
     throw error;
   }

@@ -1,8 +1,11 @@
 import type { EventPublisher } from '../events/publisher';
 import { createAdminCommandActivities } from './admin-commands';
+import { createAppRequestActivities } from './app-requests';
 import type { Database } from './database';
 import type { Mailer } from './mailer';
 import { createOutboxActivities } from './outbox';
+import { createPersonalAppActivities } from './personal-apps';
+import { createTechnicalContactMessageActivities } from './technical-contact-messages';
 
 export interface ActivityDependencies {
   db: Database;
@@ -14,7 +17,10 @@ export interface ActivityDependencies {
 export function createActivities(deps: ActivityDependencies) {
   return {
     ...createAdminCommandActivities(deps),
+    ...createAppRequestActivities(deps),
     ...createOutboxActivities(deps),
+    ...createPersonalAppActivities(deps),
+    ...createTechnicalContactMessageActivities(deps),
   };
 }
 

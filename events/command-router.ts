@@ -1,6 +1,14 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
+import { requestIdFor } from '../activities/app-requests';
 import type { CommandResult } from '../activities/command-ledger';
+import { appRequestWorkflowId, type AdminActionInput, type CancelInput, type DecisionInput } from '../workflows/app-request-model';
 import type { adminCommandWorkflow } from '../workflows/admin-command';
 import { SelfServiceCommandType, SelfServiceOrgId } from '../workflows/search-attributes';
 import type { Command } from './inbound';
@@ -31,18 +39,65 @@ export interface CommandWorkflow {
   workflowId(command: Command): string;
 }
 
-export const COMMAND_WORKFLOWS: Partial<Record<Command['type'], CommandWorkflow>> = {};
+export const COMMAND_WORKFLOWS: Partial<Record<Command['type'], CommandWorkflow>> = {
+  'selfservice.app.requested.v1': {
+    workflowType: 'appRequestWorkflow',
+    workflowId: (command) => appRequestWorkflowId(requestIdFor(command.commandId)),
+  },
+  'selfservice.personal-app.add-requested.v1': {
+    workflowType: 'personalAppAddWorkflow',
+    workflowId: (command) => `personal-app-add-${command.commandId}`,
+  },
+  'selfservice.technical-contact.message-submitted.v1': {
+    workflowType: 'technicalContactMessageWorkflow',
+    workflowId: (command) => `technical-contact-message-${command.commandId}`,
+  },
+  'selfservice.personal-app.move-requested.v1': {
+    workflowType: 'personalAppMoveWorkflow',
+    workflowId: (command) => `personal-app-move-${command.commandId}`,
+  },
+};
+
+/** Commands that act on a running request: carried out by an Update on its workflow. */
+const REQUEST_UPDATES = {
+  'selfservice.app-request.decided.v1': 'decide',
+  'selfservice.app-request.cancelled.v1': 'cancel',
+  'selfservice.app-request.admin-action.v1': 'administer',
+} as const;
+
+type RequestCommand = Extract<Command, { type: keyof typeof REQUEST_UPDATES }>;
+
+function isRequestCommand(command: Command): command is RequestCommand {
+  return command.type in REQUEST_UPDATES;
+}
+
+function updateInput(command: RequestCommand): DecisionInput | CancelInput | AdminActionInput {
+  const { commandId } = command;
+  switch (command.type) {
+    case 'selfservice.app-request.decided.v1': {
+      const { orgId, approverId, decision, comment } = command.data;
+      return { orgId, approverId, decision, comment, commandId };
+    }
+    case 'selfservice.app-request.cancelled.v1':
+      return { orgId: command.data.orgId, requesterId: command.data.userId, commandId };
+    case 'selfservice.app-request.admin-action.v1': {
+      const { orgId, actorId, action, reason } = command.data;
+      return { orgId, actorId, action, reason, commandId };
+    }
+  }
+}
 
 export interface TemporalRouterOptions {
   client: Client;
   taskQueue: string;
-  /** Called for a type that no workflow handles yet; the ingress records a rejection for it. */
-  onUnsupported: (command: Command) => Promise<void>;
+  /** Records and announces the rejection of a command that no workflow took on. */
+  reject: (command: Command, code: string, message: string) => Promise<void>;
 }
 
 /**
  * Hands commands to Temporal. Workflow ids come from the command's CloudEvent id, so a redelivered
- * command finds its existing workflow instead of starting a second one.
+ * command finds its existing workflow instead of starting a second one; updates carry the command id
+ * as their update id, so a redelivered decision is not applied twice.
  */
 export class TemporalCommandRouter implements CommandRouter {
   constructor(private readonly options: TemporalRouterOptions) {}
@@ -57,7 +112,11 @@ export class TemporalCommandRouter implements CommandRouter {
       await this.startCommandWorkflow(command, workflow);
       return;
     }
-    await this.options.onUnsupported(command);
+    if (isRequestCommand(command)) {
+      await this.updateRequest(command);
+      return;
+    }
+    await this.options.reject(command, 'UNSUPPORTED_COMMAND', `${command.type} is not handled by this version of the backend`);
   }
 
   /** Starts the command's workflow unless it already exists (running or finished). */
@@ -85,26 +144,55 @@ export class TemporalCommandRouter implements CommandRouter {
 
   /** Waits for the result, so directory upserts of one org (one partition) apply in Kafka order. */
   async runAdminCommand(command: Command): Promise<CommandResult> {
-    const { client, taskQueue } = this.options;
-    const workflowId = adminCommandWorkflowId(command.commandId);
-    const orgId = 'orgId' in command.data ? command.data.orgId : undefined;
+    const workflowId = await this.startCommandWorkflow(command, { workflowType: 'adminCommandWorkflow', workflowId: () => adminCommandWorkflowId(command.commandId) });
+    return this.options.client.workflow.getHandle<typeof adminCommandWorkflow>(workflowId).result();
+  }
+
+  /**
+   * Delivers a decision, cancellation or admin action to the request's workflow. The workflow records
+   * the accepted result; a refusal (the Update's validator or handler said no, or there is no such
+   * pending request) is recorded here.
+   */
+  async updateRequest(command: RequestCommand): Promise<void> {
+    const { client } = this.options;
+    const workflowId = appRequestWorkflowId(command.data.requestId);
+    const handle = client.workflow.getHandle(workflowId);
     try {
-      const handle = await client.workflow.start<typeof adminCommandWorkflow>('adminCommandWorkflow', {
-        taskQueue,
-        workflowId,
-        args: [command],
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: SelfServiceCommandType, value: command.type },
-          ...(orgId ? [{ key: SelfServiceOrgId, value: orgId }] : []),
-        ]),
-        memo: { commandType: command.type, source: command.source },
-      });
-      return await handle.result();
+      await handle.executeUpdate(REQUEST_UPDATES[command.type], { args: [updateInput(command)], updateId: command.commandId });
     } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-      return await client.workflow.getHandle<typeof adminCommandWorkflow>(workflowId).result();
+      const refusal = error instanceof WorkflowUpdateFailedError ? applicationFailureIn(error) : null;
+      if (refusal) {
+        await this.options.reject(command, refusal.type ?? 'REJECTED', refusal.message);
+        return;
+      }
+      const state = await describe(handle);
+      if (state === 'missing') {
+        await this.options.reject(command, 'REQUEST_NOT_FOUND', `there is no request ${command.data.requestId}`);
+        return;
+      }
+      if (state === 'closed') {
+        await this.options.reject(command, 'REQUEST_NOT_PENDING', `request ${command.data.requestId} has ended`);
+        return;
+      }
+      throw error;
     }
+  }
+}
+
+/** The business refusal behind an update failure (it may be wrapped in an activity failure). */
+function applicationFailureIn(error: Error): ApplicationFailure | null {
+  for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof ApplicationFailure) return cause;
+  }
+  return null;
+}
+
+async function describe(handle: WorkflowHandle): Promise<'missing' | 'closed' | 'running'> {
+  try {
+    const description = await handle.describe();
+    return description.status.name === 'RUNNING' ? 'running' : 'closed';
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return 'missing';
+    throw error;
   }
 }

@@ -1,4 +1,4 @@
-import type { IHeaders, Kafka, Producer } from 'kafkajs';
+import { Partitioners, type IHeaders, type Kafka, type Producer } from 'kafkajs';
 
 /** An inbound Kafka record as consumed, with where it came from. */
 export interface InboundRecord {
@@ -30,7 +30,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   ) {}
 
   static async connect(kafka: Kafka, topic: string): Promise<KafkaDeadLetterSink> {
-    const producer = kafka.producer({ allowAutoTopicCreation: true });
+    const producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     return new KafkaDeadLetterSink(producer, topic);
   }

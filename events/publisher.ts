@@ -1,4 +1,4 @@
-import type { Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { encodeCloudEvent } from './cloudevents';
 import { EVENT_SOURCE, type OutboundEvent } from './outbound';
 import type { Topics } from './topics';
@@ -15,8 +15,8 @@ export class KafkaEventPublisher implements EventPublisher {
   ) {}
 
   static async connect(kafka: Kafka, topics: Topics): Promise<KafkaEventPublisher> {
-    // Idempotent producer: broker-side de-duplication of retried sends within one producer session.
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
+    // Sends are at least once; every event carries a deterministic CloudEvent id, so consumers drop copies.
+    const producer = kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     return new KafkaEventPublisher(producer, topics);
   }

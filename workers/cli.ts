@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
 import { createDatabase } from '../activities/database';
 import { listAuditTrail, listAvailableApps } from '../activities/read-models';
-import { TemporalCommandRouter } from '../events/command-router';
 import { importCommands, importFileSchema } from '../events/command-import';
 import { describeIssues } from '../events/validation';
-import { topicsFor } from '../events/topics';
 import { loadConfig } from './config';
+import { connectIngress } from './runtime';
 
 const USAGE = `usage:
   npm run cli -- import <file.json>           run directory/admin commands from a file (same validation and workflows as Kafka)
@@ -26,15 +24,9 @@ async function runImport(path: string): Promise<boolean> {
   const file = importFileSchema.safeParse(json);
   if (!file.success) throw new UsageError(`${path} is not an import file: ${describeIssues(file.error.issues)}`);
 
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const runtime = await connectIngress(config, `${config.KAFKA_CLIENT_ID}-cli`);
   try {
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-    const router = new TemporalCommandRouter({
-      client,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      onUnsupported: async () => undefined,
-    });
-    const outcomes = await importCommands(file.data, topicsFor(config.KAFKA_TOPIC_NAMESPACE), router);
+    const outcomes = await importCommands(file.data, runtime.topics, runtime.router);
     for (const { index, type, result } of outcomes) {
       const detail = result.outcome === 'ACCEPTED' ? '' : ` ${result.code}: ${result.message}`;
       console.log(`#${index} ${type} ${result.outcome}${detail}`);
@@ -43,7 +35,7 @@ async function runImport(path: string): Promise<boolean> {
     console.log(`imported ${outcomes.length - rejected} of ${outcomes.length} commands`);
     return rejected === 0;
   } finally {
-    await connection.close();
+    await runtime.close();
   }
 }
 

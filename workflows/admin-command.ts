@@ -1,9 +1,10 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, log, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { Command } from '../events/inbound';
 import type { CommandResult } from '../activities/command-ledger';
+import type { Command } from '../events/inbound';
+import { reviewSignal } from './app-request';
 
-const { applyAdminCommand, publishEvents } = proxyActivities<Activities>({
+const { applyAdminCommand, publishEvents, pendingRequestsAffectedBy } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
@@ -11,10 +12,20 @@ const { applyAdminCommand, publishEvents } = proxyActivities<Activities>({
 /**
  * One directory or admin command: apply it once (state, result, audit and outbound events in one
  * transaction), then publish its events. Workflow id `command-<ce_id>`, so a redelivery cannot start
- * a second run.
+ * a second run. Pending requests that the change may affect are asked to review themselves.
  */
 export async function adminCommandWorkflow(command: Command): Promise<CommandResult> {
   const result = await applyAdminCommand(command);
   await publishEvents(result.eventIds);
+  if (result.outcome === 'ACCEPTED') {
+    for (const workflowId of await pendingRequestsAffectedBy(command)) {
+      try {
+        await getExternalWorkflowHandle(workflowId).signal(reviewSignal);
+      } catch (error) {
+        // The request ended meanwhile: nothing to review.
+        log.info('request no longer running', { workflowId, error: String(error) });
+      }
+    }
+  }
   return result;
 }

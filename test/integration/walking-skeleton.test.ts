@@ -42,8 +42,9 @@ describe('walking skeleton: a directory command through every real part', () => 
     const org = await backend.db.org.findUniqueOrThrow({ where: { id: orgId } });
     expect(org).toMatchObject({ name: 'Acme Corp', emailDomains: ['acme.example'], personalAppMigration: true });
 
-    const workflow = await backend.client.workflow.getHandle(`command-${commandId}`).describe();
-    expect(workflow.status.name).toBe('COMPLETED');
+    const handle = backend.client.workflow.getHandle(`command-${commandId}`);
+    await expect(handle.result()).resolves.toMatchObject({ outcome: 'ACCEPTED', commandId });
+    expect((await handle.describe()).status.name).toBe('COMPLETED');
   });
 
   test('a malformed record goes to the dead-letter topic and the consumer keeps going', async () => {

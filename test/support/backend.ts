@@ -1,17 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
-import { createDatabase, type Database } from '../../activities/database';
-import { createMailer, createSmtpTransport } from '../../activities/mailer';
-import { TemporalCommandRouter } from '../../events/command-router';
-import { KafkaDeadLetterSink } from '../../events/dead-letters';
-import { rejectionEvent, startIngress } from '../../events/ingress';
-import { createKafka, ensureTopics } from '../../events/kafka';
-import { KafkaEventPublisher } from '../../events/publisher';
+import type { Client } from '@temporalio/client';
+import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
+import type { Database } from '../../activities/database';
+import { startIngress } from '../../events/ingress';
 import type { Topics } from '../../events/topics';
 import type { Config } from '../../workers/config';
-import { createSelfServiceWorker } from '../../workers/temporal-worker';
+import { connectIngress, createWorker } from '../../workers/runtime';
 import { testConfig } from './test-config';
 
 /**
@@ -26,8 +20,8 @@ export interface TestBackend {
   db: Database;
   client: Client;
   producer: Producer;
-  stopIngress(): Promise<void>;
   startIngress(): Promise<void>;
+  stopIngress(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,52 +33,29 @@ function workflowBundle() {
 
 export async function startTestBackend(): Promise<TestBackend> {
   const config = testConfig();
-  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'selfservice-test' });
-  const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE);
-  const publisher = await KafkaEventPublisher.connect(kafka, topics);
-  const deadLetters = await KafkaDeadLetterSink.connect(kafka, topics.deadLetters);
-  const db = createDatabase(config.DATABASE_URL);
-  const mailer = createMailer({ db, transport: createSmtpTransport(config.SMTP_URL), from: config.MAIL_FROM });
-
-  const nativeConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const worker: Worker = await createSelfServiceWorker({
-    connection: nativeConnection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    db,
-    publisher,
-    mailer,
-    workflowBundle: workflowBundle(),
-  });
-  const workerRun = worker.run();
-
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const router = new TemporalCommandRouter({
-    client,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    onUnsupported: async (command) => {
-      const event = rejectionEvent({
-        ok: false,
-        code: 'UNSUPPORTED_COMMAND',
-        reason: `${command.type} is not handled by this version of the backend`,
-        commandId: command.commandId,
-        commandType: command.type,
-      });
-      if (event) await publisher.publish([event]);
-    },
-  });
+  const ingress = await connectIngress(config, 'selfservice-test');
+  const worker = await createWorker(config, { workflowBundle: workflowBundle() });
+  const workerRun = worker.worker.run();
+  const producer = ingress.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
 
   let consumer: Consumer | null = null;
   const backend: TestBackend = {
     config,
-    topics,
-    kafka,
-    db,
-    client,
-    producer: kafka.producer(),
+    topics: ingress.topics,
+    kafka: ingress.kafka,
+    db: ingress.db,
+    client: ingress.client,
+    producer,
     async startIngress() {
-      consumer = await startIngress({ kafka, groupId: config.KAFKA_CONSUMER_GROUP, topics, router, publisher, deadLetters });
+      consumer = await startIngress({
+        kafka: ingress.kafka,
+        groupId: config.KAFKA_CONSUMER_GROUP,
+        topics: ingress.topics,
+        router: ingress.router,
+        publisher: ingress.publisher,
+        deadLetters: ingress.deadLetters,
+      });
     },
     async stopIngress() {
       await consumer?.disconnect();
@@ -92,20 +63,13 @@ export async function startTestBackend(): Promise<TestBackend> {
     },
     async stop() {
       await backend.stopIngress();
-      worker.shutdown();
+      worker.worker.shutdown();
       await workerRun;
-      mailer.close();
-      await Promise.allSettled([
-        backend.producer.disconnect(),
-        publisher.disconnect(),
-        deadLetters.disconnect(),
-        db.$disconnect(),
-        connection.close(),
-      ]);
-      await nativeConnection.close();
+      await worker.close();
+      await producer.disconnect();
+      await ingress.close();
     },
   };
-  await backend.producer.connect();
   await backend.startIngress();
   return backend;
 }

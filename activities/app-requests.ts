@@ -1,0 +1,410 @@
+import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Command } from '../events/inbound';
+import { accessRequestEventType, OutboundTypes } from '../events/outbound';
+import type {
+  AuditName,
+  Notifications,
+  RequestPlan,
+  StepPlan,
+  SubmitOutcome,
+} from '../workflows/app-request-model';
+import { appRequestWorkflowId, MAX_COMMENT_LENGTH, outcomeRecipients } from '../workflows/app-request-model';
+import { requireAdmin } from './admin-authorization';
+import { approverRequestMail, outcomeMail, type Outcome, type Person } from './app-request-mails';
+import { CommandRejection, recordAccepted, recordCommand, type CommandRef, type CommandResult } from './command-ledger';
+import type { Database, Transaction } from './database';
+import type { Mailer } from './mailer';
+import { Prisma } from '../prisma/client/client';
+
+/**
+ * Side effects of an org-managed app request: submission checks, the persisted state and history,
+ * the dashboard assignment, the emails. Every write is idempotent (deterministic ids and unique keys),
+ * because Temporal retries activities.
+ */
+
+type AppRequestedCommand = Extract<Command, { type: 'selfservice.app.requested.v1' }>;
+
+/** The request id is derived from the command's CloudEvent id: a redelivery maps to the same request. */
+export function requestIdFor(commandId: string): string {
+  return `req-${createHash('sha256').update(commandId).digest('hex').slice(0, 24)}`;
+}
+
+interface StoredStep {
+  type: 'USER' | 'GROUP';
+  id: string;
+  timeout: { days: number };
+  reminder?: { daysBefore: number };
+}
+
+/** Active approvers of a step, never the requester; the fallback approvers (admins by default) when none is left. */
+export async function resolveApprovers(
+  tx: Transaction | Database,
+  orgId: string,
+  step: { type: 'USER' | 'GROUP'; id: string },
+  requesterId: string,
+  fallbackApproverIds: string[],
+): Promise<string[]> {
+  const candidates =
+    step.type === 'USER'
+      ? [step.id]
+      : (await tx.groupMember.findMany({ where: { groupId: step.id }, select: { userId: true } })).map((m) => m.userId);
+  const active = await tx.user.findMany({
+    where: { id: { in: candidates }, orgId, status: 'ACTIVE', NOT: { id: requesterId } },
+    select: { id: true },
+    orderBy: { id: 'asc' },
+  });
+  if (active.length > 0) return active.map((user) => user.id);
+
+  const fallback = await tx.user.findMany({
+    where: { id: { in: fallbackApproverIds }, orgId, status: 'ACTIVE', NOT: { id: requesterId } },
+    select: { id: true },
+    orderBy: { id: 'asc' },
+  });
+  if (fallback.length > 0) return fallback.map((user) => user.id);
+  const admins = await tx.user.findMany({
+    where: { orgId, status: 'ACTIVE', adminRoles: { has: 'SUPER_ADMIN' }, NOT: { id: requesterId } },
+    select: { id: true },
+    orderBy: { id: 'asc' },
+  });
+  return admins.map((user) => user.id);
+}
+
+async function validateSubmission(tx: Transaction, command: AppRequestedCommand) {
+  const { orgId, userId, appId, comment } = command.data;
+  const settings = await tx.orgSettings.findUnique({ where: { orgId } });
+  if (!settings) throw new CommandRejection('ORG_NOT_FOUND', `org ${orgId} is unknown`);
+  if (!settings.allowOrgManagedApps) {
+    throw new CommandRejection('ORG_MANAGED_APPS_DISABLED', `org ${orgId} does not allow users to add org-managed app integrations`);
+  }
+  const user = await tx.user.findUnique({ where: { id: userId } });
+  if (!user || user.orgId !== orgId) throw new CommandRejection('USER_NOT_FOUND', `user ${userId} is not a user of org ${orgId}`);
+  if (user.status !== 'ACTIVE') throw new CommandRejection('USER_NOT_ACTIVE', `user ${userId} is ${user.status} and cannot request apps`);
+  const app = await tx.orgApp.findUnique({ where: { id: appId }, include: { selfService: true } });
+  if (!app || app.orgId !== orgId) throw new CommandRejection('APP_NOT_FOUND', `app ${appId} is not an app integration of org ${orgId}`);
+  if (app.status !== 'ACTIVE') throw new CommandRejection('APP_INACTIVE', `app ${appId} (${app.label}) is inactive`);
+  if (!app.selfService?.requestsEnabled) {
+    throw new CommandRejection('APP_NOT_REQUESTABLE', `app ${appId} (${app.label}) does not allow Self Service requests`);
+  }
+  if ((comment ?? '').length > MAX_COMMENT_LENGTH) {
+    throw new CommandRejection('COMMENT_TOO_LONG', `the comment has ${comment?.length} characters; at most ${MAX_COMMENT_LENGTH} are allowed`);
+  }
+  const assigned = await tx.appAssignment.findUnique({ where: { userId_appId: { userId, appId } } });
+  if (assigned) throw new CommandRejection('ALREADY_ASSIGNED', `user ${userId} already has ${app.label} on their dashboard`);
+  const pending = await tx.appRequest.findFirst({ where: { requesterId: userId, appId, status: 'PENDING' } });
+  if (pending) {
+    throw new CommandRejection(
+      'DUPLICATE_PENDING_REQUEST',
+      `user ${userId} already has pending request ${pending.id} for ${app.label}`,
+      undefined,
+      { existingRequestId: pending.id },
+    );
+  }
+  return { app, config: app.selfService, user };
+}
+
+async function buildPlan(tx: Transaction, command: AppRequestedCommand, requestId: string): Promise<RequestPlan> {
+  const { orgId, userId, appId, comment } = command.data;
+  const { app, config } = await validateSubmission(tx, command);
+  const storedSteps = (config.approvalRequired ? config.approverSteps : []) as unknown as StoredStep[];
+  const steps: StepPlan[] = [];
+  for (const [index, step] of storedSteps.entries()) {
+    const approverIds = await resolveApprovers(tx, orgId, step, userId, config.fallbackApproverIds);
+    if (approverIds.length === 0) {
+      throw new CommandRejection('NO_APPROVER_AVAILABLE', `approver step ${index + 1} of ${app.label} has no active approver, and no fallback or super admin is left`);
+    }
+    steps.push({
+      number: index + 1,
+      type: step.type,
+      sourceId: step.id,
+      approverIds,
+      timeoutDays: step.timeout.days,
+      ...(step.reminder ? { reminderDaysBefore: step.reminder.daysBefore } : {}),
+    });
+  }
+  const admins = await tx.user.findMany({
+    where: { orgId, status: 'ACTIVE', OR: [{ adminRoles: { has: 'SUPER_ADMIN' } }, { adminRoles: { has: 'APP_ADMIN' } }], NOT: { id: userId } },
+    select: { id: true },
+  });
+  return {
+    requestId,
+    orgId,
+    appId,
+    appLabel: app.label,
+    requesterId: userId,
+    ...(comment ? { comment } : {}),
+    approvalRequired: config.approvalRequired,
+    steps,
+    adminIds: admins.map((admin) => admin.id).sort(),
+    notifications: config.notifications as Notifications,
+  };
+}
+
+export interface Transition {
+  requestId: string;
+  /** Position in the request's history; with the request id it makes the write idempotent. */
+  sequence: number;
+  name: AuditName;
+  at: string;
+  actorId?: string;
+  step?: number;
+  comment?: string;
+  reason?: string;
+  status?: 'PENDING' | 'APPROVED' | 'DENIED' | 'EXPIRED' | 'CANCELLED' | 'DELETED';
+  currentStep?: number | null;
+  currentApproverIds?: string[];
+  /** Put the app on the requester's dashboard (grant). */
+  assign?: boolean;
+}
+
+function transitionEventIds(transition: Pick<Transition, 'requestId' | 'sequence' | 'assign'>): string[] {
+  const base = `${transition.requestId}:${transition.sequence}`;
+  return transition.assign ? [base, `${base}:dashboard`] : [base];
+}
+
+async function personOf(db: Database, userId: string): Promise<Person | null> {
+  const user = await db.user.findUnique({ where: { id: userId } });
+  return user ? { id: user.id, email: user.email, displayName: user.displayName } : null;
+}
+
+async function planOf(db: Database, requestId: string): Promise<RequestPlan> {
+  const request = await db.appRequest.findUniqueOrThrow({ where: { id: requestId } });
+  return request.plan as unknown as RequestPlan;
+}
+
+export function createAppRequestActivities({ db, mailer }: { db: Database; mailer: Mailer }) {
+  return {
+    /** Validates and records the request; the command's result (accepted or rejected) goes in the same transaction. */
+    async submitAppRequest(command: AppRequestedCommand): Promise<SubmitOutcome> {
+      const requestId = requestIdFor(command.commandId);
+      const workflowId = appRequestWorkflowId(requestId);
+      let plan: RequestPlan | null = null;
+      const result = await recordCommand(db, command, async (tx) => {
+        plan = await buildPlan(tx, command, requestId);
+        const at = new Date();
+        await tx.appRequest.create({
+          data: {
+            id: requestId,
+            orgId: plan.orgId,
+            appId: plan.appId,
+            requesterId: plan.requesterId,
+            comment: plan.comment ?? null,
+            status: 'PENDING',
+            commandId: command.commandId,
+            workflowId,
+            plan: plan as unknown as Prisma.InputJsonValue,
+          },
+        });
+        await tx.appRequestEvent.create({
+          data: { id: `${requestId}:1`, requestId, sequence: 1, name: 'app.access_request.request', actorId: plan.requesterId, comment: plan.comment ?? null, at },
+        });
+        return {
+          details: { requestId, workflowId, approvalRequired: plan.approvalRequired },
+          events: [
+            {
+              name: 'access-request',
+              topic: 'accessRequests',
+              type: accessRequestEventType('app.access_request.request'),
+              key: requestId,
+              data: { orgId: plan.orgId, requestId, appId: plan.appId, requesterId: plan.requesterId, actorId: plan.requesterId, comment: plan.comment, at: at.toISOString() },
+            },
+          ],
+        };
+      });
+      if (result.outcome === 'REJECTED') {
+        return { accepted: false, code: result.code ?? 'REJECTED', message: result.message ?? '', eventIds: result.eventIds };
+      }
+      return { accepted: true, plan: plan ?? (await planOf(db, requestId)), eventIds: result.eventIds };
+    },
+
+    /** Persists one step of the request's life: the history row, the request's state, the assignment, the outbox. */
+    async recordRequestTransition(transition: Transition): Promise<string[]> {
+      const eventIds = transitionEventIds(transition);
+      const id = `${transition.requestId}:${transition.sequence}`;
+      await db.$transaction(async (tx) => {
+        if (await tx.appRequestEvent.findUnique({ where: { id } })) return;
+        const request = await tx.appRequest.findUniqueOrThrow({ where: { id: transition.requestId } });
+        const at = new Date(transition.at);
+        await tx.appRequestEvent.create({
+          data: {
+            id,
+            requestId: transition.requestId,
+            sequence: transition.sequence,
+            name: transition.name,
+            actorId: transition.actorId ?? null,
+            step: transition.step ?? null,
+            comment: transition.comment ?? null,
+            data: transition.reason ? { reason: transition.reason } : {},
+            at,
+          },
+        });
+        const closing = transition.status !== undefined && transition.status !== 'PENDING';
+        await tx.appRequest.update({
+          where: { id: transition.requestId },
+          data: {
+            ...(transition.status ? { status: transition.status } : {}),
+            ...(transition.currentStep !== undefined ? { currentStep: transition.currentStep } : {}),
+            ...(transition.currentApproverIds ? { currentApproverIds: transition.currentApproverIds } : {}),
+            ...(closing ? { closedAt: at, currentStep: null, currentApproverIds: [], closedReason: transition.reason ?? null } : {}),
+          },
+        });
+        const common = { orgId: request.orgId, requestId: request.id, appId: request.appId, requesterId: request.requesterId };
+        const outbox = [
+          {
+            id: eventIds[0]!,
+            topic: 'accessRequests',
+            type: accessRequestEventType(transition.name),
+            key: request.id,
+            data: {
+              ...common,
+              actorId: transition.actorId,
+              step: transition.step,
+              comment: transition.comment,
+              reason: transition.reason,
+              at: transition.at,
+            } as Prisma.InputJsonValue,
+            time: at,
+          },
+        ];
+        if (transition.assign) {
+          const existing = await tx.appAssignment.findUnique({ where: { userId_appId: { userId: request.requesterId, appId: request.appId } } });
+          if (!existing) {
+            await tx.appAssignment.create({ data: { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: request.id } });
+          }
+          outbox.push({
+            id: eventIds[1]!,
+            topic: 'dashboard',
+            type: OutboundTypes.appAssigned,
+            key: request.requesterId,
+            data: { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: request.id } as Prisma.InputJsonValue,
+            time: at,
+          });
+        }
+        await tx.outboxEvent.createMany({ data: outbox });
+      });
+      return eventIds;
+    },
+
+    /** The step the request waits on, and who may decide it (operators and re-routing read it). */
+    async setCurrentStep(input: { requestId: string; step: number; approverIds: string[] }): Promise<void> {
+      await db.appRequest.updateMany({
+        where: { id: input.requestId, status: 'PENDING' },
+        data: { currentStep: input.step, currentApproverIds: input.approverIds },
+      });
+    },
+
+    /** Emails the approvers of a step; `notice` makes each mail unique (request, reminder, resend-2, reroute-3, ...). */
+    async notifyApprovers(input: { requestId: string; step: number; approverIds: string[]; notice: string; deadline: string }): Promise<number> {
+      const plan = await planOf(db, input.requestId);
+      const step = plan.steps.find((candidate) => candidate.number === input.step);
+      const requester = await personOf(db, plan.requesterId);
+      if (!step || !requester) return 0;
+      let sent = 0;
+      for (const approverId of input.approverIds) {
+        const approver = await personOf(db, approverId);
+        if (!approver) continue;
+        const mail = approverRequestMail(plan, step, requester, input.deadline, input.notice === 'reminder' ? 'reminder' : 'request');
+        const outcome = await mailer.send({ dedupeKey: `${input.requestId}:step-${input.step}:${input.notice}:${approverId}`, to: approver.email, ...mail });
+        if (outcome.sentNow) sent += 1;
+      }
+      return sent;
+    },
+
+    /** Tells the people the app's notification choices name (the requester by default) how the request ended. */
+    async notifyOutcome(input: { requestId: string; outcome: Outcome; comment?: string; reason?: string; actorId?: string; approverIds: string[] }): Promise<number> {
+      const plan = await planOf(db, input.requestId);
+      const requester = await personOf(db, plan.requesterId);
+      if (!requester) return 0;
+      const choice =
+        input.outcome === 'APPROVED' ? plan.notifications?.onApprove : input.outcome === 'DENIED' ? plan.notifications?.onDeny : input.outcome === 'EXPIRED' ? plan.notifications?.onExpire : undefined;
+      const recipients = outcomeRecipients(choice);
+      const addresses = new Set<string>();
+      // Deletion and cancellation are always told to the requester (Okta tells no one; we do).
+      if (recipients.requester || input.outcome === 'DELETED' || input.outcome === 'CANCELLED') addresses.add(requester.email);
+      if (recipients.approvers) {
+        for (const approverId of input.approverIds) {
+          const approver = await personOf(db, approverId);
+          if (approver) addresses.add(approver.email);
+        }
+      }
+      for (const other of recipients.others) addresses.add(other.toLowerCase());
+      const actor = input.actorId ? await personOf(db, input.actorId) : null;
+      const mail = outcomeMail(plan, requester, input.outcome, {
+        comment: input.comment,
+        reason: input.reason,
+        actorName: actor ? (actor.displayName ?? actor.email) : undefined,
+      });
+      let sent = 0;
+      for (const address of addresses) {
+        const outcome = await mailer.send({ dedupeKey: `${input.requestId}:outcome:${address}`, to: address, ...mail });
+        if (outcome.sentNow) sent += 1;
+      }
+      return sent;
+    },
+
+    /**
+     * After a directory or configuration change: should the pending request close (and why), or who
+     * are the current step's approvers now?
+     */
+    async reviewPendingRequest(input: { requestId: string; step: StepPlan | null }): Promise<{ close: string } | { approverIds: string[] | null }> {
+      const request = await db.appRequest.findUniqueOrThrow({ where: { id: input.requestId } });
+      if (request.status !== 'PENDING') return { approverIds: null };
+      const plan = request.plan as unknown as RequestPlan;
+      const settings = await db.orgSettings.findUnique({ where: { orgId: request.orgId } });
+      if (!settings?.allowOrgManagedApps) return { close: 'the org no longer allows users to add org-managed app integrations' };
+      const app = await db.orgApp.findUnique({ where: { id: request.appId }, include: { selfService: true } });
+      if (!app || app.status !== 'ACTIVE') return { close: `the app ${plan.appLabel} is no longer active` };
+      if (!app.selfService?.requestsEnabled) return { close: `requests for ${plan.appLabel} were disabled` };
+      if (plan.approvalRequired && !app.selfService.approvalRequired) return { close: `approval for ${plan.appLabel} is no longer required; request the app again to get it at once` };
+      const requester = await db.user.findUnique({ where: { id: request.requesterId } });
+      if (requester?.status !== 'ACTIVE') return { close: `the requester is ${requester?.status ?? 'gone'}` };
+      if (!input.step) return { approverIds: null };
+      const approverIds = await resolveApprovers(db, request.orgId, { type: input.step.type, id: input.step.sourceId }, request.requesterId, app.selfService.fallbackApproverIds);
+      if (approverIds.length === 0) return { close: `nobody is left who could approve step ${input.step.number}` };
+      return { approverIds };
+    },
+
+    /** Admin actions on a request need a super admin or an app admin of the request's org. */
+    async authorizeRequestAdmin(input: { orgId: string; actorId: string; requestId: string; action: string }): Promise<void> {
+      try {
+        await db.$transaction((tx) =>
+          requireAdmin(tx, { orgId: input.orgId, actorId: input.actorId, roles: ['SUPER_ADMIN', 'APP_ADMIN'], action: `app-request.${input.action.toLowerCase()}`, subject: input.requestId }),
+        );
+      } catch (error) {
+        if (error instanceof CommandRejection) {
+          await db.auditEntry.create({
+            data: { orgId: input.orgId, actorId: input.actorId, action: `app-request.${input.action.toLowerCase()}`, subject: input.requestId, outcome: 'REJECTED', code: error.code, message: error.message },
+          });
+          throw ApplicationFailure.create({ type: error.code, message: error.message, nonRetryable: true });
+        }
+        throw error;
+      }
+      await db.auditEntry.create({
+        data: { orgId: input.orgId, actorId: input.actorId, action: `app-request.${input.action.toLowerCase()}`, subject: input.requestId, outcome: 'ACCEPTED' },
+      });
+    },
+
+    /** The accepted result of a Kafka command (decision, cancel, admin action) that a request workflow carried out. */
+    async recordRequestCommandAccepted(input: { command: CommandRef; details: Record<string, unknown> }): Promise<CommandResult> {
+      return recordAccepted(db, input.command, input.details);
+    },
+
+    /** Pending requests that a directory or configuration change may affect, as workflow ids. */
+    async pendingRequestsAffectedBy(command: Command): Promise<string[]> {
+      const pending = (where: Prisma.AppRequestWhereInput) =>
+        db.appRequest.findMany({ where: { ...where, status: 'PENDING' }, select: { workflowId: true } }).then((rows) => rows.map((row) => row.workflowId));
+      switch (command.type) {
+        case 'selfservice.directory.user-upserted.v1':
+          return pending({ orgId: command.data.orgId, OR: [{ requesterId: command.data.userId }, { currentApproverIds: { has: command.data.userId } }] });
+        case 'selfservice.directory.group-upserted.v1':
+        case 'selfservice.settings.update-requested.v1':
+          return pending({ orgId: command.data.orgId });
+        case 'selfservice.directory.org-app-upserted.v1':
+        case 'selfservice.app.self-service-configured.v1':
+          return pending({ orgId: command.data.orgId, appId: command.data.appId });
+        default:
+          return [];
+      }
+    },
+  };
+}

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "AppRequest" ADD COLUMN     "plan" JSONB;
+

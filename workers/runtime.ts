@@ -1,0 +1,99 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Kafka } from 'kafkajs';
+import { createActivities } from '../activities';
+import { commandRef, recordRejected } from '../activities/command-ledger';
+import { createDatabase, type Database } from '../activities/database';
+import { createMailer, createSmtpTransport, type Mailer } from '../activities/mailer';
+import { createOutboxActivities } from '../activities/outbox';
+import { TemporalCommandRouter } from '../events/command-router';
+import { KafkaDeadLetterSink } from '../events/dead-letters';
+import { createKafka, ensureTopics } from '../events/kafka';
+import { KafkaEventPublisher } from '../events/publisher';
+import type { Topics } from '../events/topics';
+import type { Config } from './config';
+
+/**
+ * Wiring of the two processes from the config: the Temporal worker (workflows + activities) and the
+ * Kafka ingress (consumer + router). The entry points and the integration tests both use it, so the
+ * tests run exactly what production runs.
+ */
+
+export interface IngressRuntime {
+  kafka: Kafka;
+  topics: Topics;
+  db: Database;
+  client: Client;
+  publisher: KafkaEventPublisher;
+  deadLetters: KafkaDeadLetterSink;
+  router: TemporalCommandRouter;
+  close(): Promise<void>;
+}
+
+export async function connectIngress(config: Config, clientId = `${config.KAFKA_CLIENT_ID}-ingress`): Promise<IngressRuntime> {
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId });
+  const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE);
+  const publisher = await KafkaEventPublisher.connect(kafka, topics);
+  const deadLetters = await KafkaDeadLetterSink.connect(kafka, topics.deadLetters);
+  const db = createDatabase(config.DATABASE_URL);
+  const outbox = createOutboxActivities({ db, publisher });
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const router = new TemporalCommandRouter({
+    client,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    reject: async (command, code, message) => {
+      const result = await recordRejected(db, commandRef(command), code, message);
+      await outbox.publishEvents(result.eventIds);
+    },
+  });
+  return {
+    kafka,
+    topics,
+    db,
+    client,
+    publisher,
+    deadLetters,
+    router,
+    async close() {
+      await Promise.allSettled([publisher.disconnect(), deadLetters.disconnect(), db.$disconnect(), connection.close()]);
+    },
+  };
+}
+
+export interface WorkerRuntime {
+  worker: Worker;
+  db: Database;
+  close(): Promise<void>;
+}
+
+export async function createWorker(
+  config: Config,
+  options: { workflowBundle?: WorkerOptions['workflowBundle'] } = {},
+): Promise<WorkerRuntime> {
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-worker` });
+  const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE);
+  const publisher = await KafkaEventPublisher.connect(kafka, topics);
+  const db = createDatabase(config.DATABASE_URL);
+  const mailer: Mailer = createMailer({ db, transport: createSmtpTransport(config.SMTP_URL), from: config.MAIL_FROM });
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const workflows = options.workflowBundle
+    ? { workflowBundle: options.workflowBundle }
+    : { workflowsPath: require.resolve('../workflows') };
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    activities: createActivities({ db, publisher, mailer }),
+    ...workflows,
+  });
+  return {
+    worker,
+    db,
+    async close() {
+      mailer.close();
+      await Promise.allSettled([publisher.disconnect(), db.$disconnect()]);
+      await connection.close();
+    },
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The app request's domain model and its pure rules, shared by the workflow (deterministic) and the
+ * activities. No I/O here.
+ */
+
+export const APP_REQUEST_WORKFLOW_PREFIX = 'app-request-';
+
+export function appRequestWorkflowId(requestId: string): string {
+  return `${APP_REQUEST_WORKFLOW_PREFIX}${requestId}`;
+}
+
+export type RequestStatus = 'SUBMITTED' | 'REJECTED' | 'PENDING' | 'APPROVED' | 'DENIED' | 'EXPIRED' | 'CANCELLED' | 'DELETED';
+
+/** Okta System Log names, plus ours (cancel, reroute, remind, override). */
+export type AuditName =
+  | 'app.access_request.request'
+  | 'app.access_request.approver.approve'
+  | 'app.access_request.approver.deny'
+  | 'app.access_request.grant'
+  | 'app.access_request.deny'
+  | 'app.access_request.expire'
+  | 'app.access_request.delete'
+  | 'app.access_request.cancel'
+  | 'app.access_request.reroute'
+  | 'app.access_request.remind'
+  | 'app.access_request.override';
+
+export interface NotificationChoice {
+  requester?: boolean;
+  approvers?: boolean;
+  others?: string[];
+}
+
+export interface Notifications {
+  onApprove?: NotificationChoice;
+  onDeny?: NotificationChoice;
+  onExpire?: NotificationChoice;
+}
+
+export interface StepPlan {
+  /** 1-based. */
+  number: number;
+  type: 'USER' | 'GROUP';
+  /** The configured user or group id. */
+  sourceId: string;
+  approverIds: string[];
+  timeoutDays: number;
+  reminderDaysBefore?: number;
+}
+
+export interface RequestPlan {
+  requestId: string;
+  orgId: string;
+  appId: string;
+  appLabel: string;
+  requesterId: string;
+  comment?: string;
+  approvalRequired: boolean;
+  steps: StepPlan[];
+  /** Admins of the org when the request was made: they may decide any step. */
+  adminIds: string[];
+  notifications: Notifications;
+}
+
+export type SubmitOutcome =
+  | { accepted: true; plan: RequestPlan; eventIds: string[] }
+  | { accepted: false; code: string; message: string; eventIds: string[] };
+
+export interface DecisionInput {
+  approverId: string;
+  decision: 'APPROVE' | 'DENY';
+  comment?: string;
+  /** The CloudEvent id when the decision came through Kafka. */
+  commandId?: string;
+  orgId?: string;
+}
+
+export interface CancelInput {
+  requesterId: string;
+  commandId?: string;
+  orgId?: string;
+}
+
+export type AdminAction = 'RESEND' | 'DELETE' | 'OVERRIDE';
+
+export interface AdminActionInput {
+  actorId: string;
+  action: AdminAction;
+  reason?: string;
+  commandId?: string;
+  orgId?: string;
+}
+
+export interface TimelineEntry {
+  sequence: number;
+  name: AuditName;
+  at: string;
+  actorId?: string;
+  step?: number;
+  comment?: string;
+}
+
+export interface RequestView {
+  requestId: string;
+  status: RequestStatus;
+  plan: RequestPlan | null;
+  currentStep: number | null;
+  currentApproverIds: string[];
+  stepDeadline: string | null;
+  closedReason: string | null;
+  timeline: TimelineEntry[];
+}
+
+export interface Problem {
+  code: string;
+  message: string;
+}
+
+export const MAX_COMMENT_LENGTH = 1000;
+
+/** Why a decision cannot be accepted now, or null. Nothing is recorded for a refused decision. */
+export function decisionProblem(view: RequestView, decidedSteps: ReadonlySet<number>, input: DecisionInput): Problem | null {
+  const { plan } = view;
+  if (!plan || view.status !== 'PENDING' || view.currentStep === null) {
+    return { code: 'REQUEST_NOT_PENDING', message: `request ${view.requestId} is ${view.status}, not waiting for a decision` };
+  }
+  if (input.orgId !== undefined && input.orgId !== plan.orgId) {
+    return { code: 'REQUEST_NOT_FOUND', message: `request ${view.requestId} is not a request of org ${input.orgId}` };
+  }
+  if (input.approverId === plan.requesterId) {
+    return { code: 'REQUESTER_CANNOT_DECIDE', message: `${input.approverId} made request ${view.requestId} and cannot decide it` };
+  }
+  if (!view.currentApproverIds.includes(input.approverId) && !plan.adminIds.includes(input.approverId)) {
+    return {
+      code: 'NOT_CURRENT_APPROVER',
+      message: `${input.approverId} is not an approver of step ${view.currentStep} of request ${view.requestId}`,
+    };
+  }
+  if (decidedSteps.has(view.currentStep)) {
+    return { code: 'STEP_ALREADY_DECIDED', message: `step ${view.currentStep} of request ${view.requestId} has already been decided` };
+  }
+  if ((input.comment ?? '').length > MAX_COMMENT_LENGTH) {
+    return { code: 'COMMENT_TOO_LONG', message: `the comment has ${input.comment?.length} characters; at most ${MAX_COMMENT_LENGTH} are allowed` };
+  }
+  return null;
+}
+
+export function cancelProblem(view: RequestView, input: CancelInput): Problem | null {
+  if (!view.plan || view.status !== 'PENDING') {
+    return { code: 'REQUEST_NOT_PENDING', message: `request ${view.requestId} is ${view.status} and can no longer be cancelled` };
+  }
+  if (input.orgId !== undefined && input.orgId !== view.plan.orgId) {
+    return { code: 'REQUEST_NOT_FOUND', message: `request ${view.requestId} is not a request of org ${input.orgId}` };
+  }
+  if (input.requesterId !== view.plan.requesterId) {
+    return { code: 'NOT_REQUESTER', message: `only the requester may cancel request ${view.requestId}` };
+  }
+  return null;
+}
+
+export function adminActionProblem(view: RequestView, input: AdminActionInput): Problem | null {
+  if (!view.plan || view.status !== 'PENDING') {
+    return { code: 'REQUEST_NOT_PENDING', message: `request ${view.requestId} is ${view.status}; ${input.action} applies only to pending requests` };
+  }
+  if (input.orgId !== undefined && input.orgId !== view.plan.orgId) {
+    return { code: 'REQUEST_NOT_FOUND', message: `request ${view.requestId} is not a request of org ${input.orgId}` };
+  }
+  return null;
+}
+
+/** Which recipients an outcome notice goes to; the requester is told by default. */
+export function outcomeRecipients(choice: NotificationChoice | undefined): Required<NotificationChoice> {
+  return { requester: choice?.requester ?? true, approvers: choice?.approvers ?? false, others: choice?.others ?? [] };
+}
+
+export const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,0 +1,30 @@
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { CommandResult } from '../activities/command-ledger';
+import type { PersonalAppAddCommand, PersonalAppMoveCommand } from '../activities/personal-apps';
+
+const { applyPersonalAppAdd, applyPersonalAppMove, publishEvents } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * A user adds a catalog app as a personal tile: no approval, so one step (apply through the command
+ * ledger: tile, result, audit and announcement in one transaction), then publish. Workflow id
+ * `personal-app-add-<ce_id>`.
+ */
+export async function personalAppAddWorkflow(command: PersonalAppAddCommand): Promise<CommandResult> {
+  const result = await applyPersonalAppAdd(command, workflowInfo().workflowId);
+  await publishEvents(result.eventIds);
+  return result;
+}
+
+/**
+ * A user moves personal apps to Okta Personal: each app gets its verdict, the moved ones are exported
+ * in one announcement. Workflow id `personal-app-move-<ce_id>`.
+ */
+export async function personalAppMoveWorkflow(command: PersonalAppMoveCommand): Promise<CommandResult> {
+  const result = await applyPersonalAppMove(command, workflowInfo().workflowId);
+  await publishEvents(result.eventIds);
+  return result;
+}
