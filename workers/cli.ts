@@ -24,7 +24,7 @@ async function runImport(path: string): Promise<boolean> {
   const file = importFileSchema.safeParse(json);
   if (!file.success) throw new UsageError(`${path} is not an import file: ${describeIssues(file.error.issues)}`);
 
-  const runtime = await connectIngress(config, `${config.KAFKA_CLIENT_ID}-cli`);
+  const runtime = await connectIngress(config, { clientId: `${config.KAFKA_CLIENT_ID}-cli` });
   try {
     const outcomes = await importCommands(file.data, runtime.topics, runtime.router);
     for (const { index, type, result } of outcomes) {

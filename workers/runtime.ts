@@ -30,15 +30,20 @@ export interface IngressRuntime {
   close(): Promise<void>;
 }
 
-export async function connectIngress(config: Config, clientId = `${config.KAFKA_CLIENT_ID}-ingress`): Promise<IngressRuntime> {
+export async function connectIngress(
+  config: Config,
+  options: { clientId?: string; temporalClient?: Client } = {},
+): Promise<IngressRuntime> {
+  const clientId = options.clientId ?? `${config.KAFKA_CLIENT_ID}-ingress`;
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId });
   const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE);
   const publisher = await KafkaEventPublisher.connect(kafka, topics);
   const deadLetters = await KafkaDeadLetterSink.connect(kafka, topics.deadLetters);
   const db = createDatabase(config.DATABASE_URL);
   const outbox = createOutboxActivities({ db, publisher });
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  // A given client (the time-skipping test server's) is the caller's to close.
+  const connection = options.temporalClient ? null : await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = options.temporalClient ?? new Client({ connection: connection!, namespace: config.TEMPORAL_NAMESPACE });
   const router = new TemporalCommandRouter({
     client,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -56,7 +61,7 @@ export async function connectIngress(config: Config, clientId = `${config.KAFKA_
     deadLetters,
     router,
     async close() {
-      await Promise.allSettled([publisher.disconnect(), deadLetters.disconnect(), db.$disconnect(), connection.close()]);
+      await Promise.allSettled([publisher.disconnect(), deadLetters.disconnect(), db.$disconnect(), connection?.close()]);
     },
   };
 }
@@ -69,14 +74,15 @@ export interface WorkerRuntime {
 
 export async function createWorker(
   config: Config,
-  options: { workflowBundle?: WorkerOptions['workflowBundle'] } = {},
+  options: { workflowBundle?: WorkerOptions['workflowBundle']; connection?: NativeConnection } = {},
 ): Promise<WorkerRuntime> {
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-worker` });
   const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE);
   const publisher = await KafkaEventPublisher.connect(kafka, topics);
   const db = createDatabase(config.DATABASE_URL);
   const mailer: Mailer = createMailer({ db, transport: createSmtpTransport(config.SMTP_URL), from: config.MAIL_FROM });
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  // A given connection (the time-skipping test server's) is the caller's to close.
+  const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
   const workflows = options.workflowBundle
     ? { workflowBundle: options.workflowBundle }
     : { workflowsPath: require.resolve('../workflows') };
@@ -93,7 +99,7 @@ export async function createWorker(
     async close() {
       mailer.close();
       await Promise.allSettled([publisher.disconnect(), db.$disconnect()]);
-      await connection.close();
+      if (!options.connection) await connection.close();
     },
   };
 }

@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import type { Database } from '../../activities/database';
 import { startIngress } from '../../events/ingress';
@@ -31,10 +36,17 @@ function workflowBundle() {
   return { code: readFileSync(codePath, 'utf8') };
 }
 
-export async function startTestBackend(): Promise<TestBackend> {
-  const config = testConfig();
-  const ingress = await connectIngress(config, 'selfservice-test');
-  const worker = await createWorker(config, { workflowBundle: workflowBundle() });
+export interface BackendOptions {
+  /** Settings that differ from the test defaults (for example an SMTP server that refuses). */
+  overrides?: Partial<Record<keyof Config, string>>;
+  /** Run against this Temporal server (the time-skipping one) instead of the dev server. */
+  temporal?: { client: Client; connection: NativeConnection };
+}
+
+export async function startTestBackend(options: BackendOptions = {}): Promise<TestBackend> {
+  const config = testConfig(options.overrides);
+  const ingress = await connectIngress(config, { clientId: 'selfservice-test', temporalClient: options.temporal?.client });
+  const worker = await createWorker(config, { workflowBundle: workflowBundle(), connection: options.temporal?.connection });
   const workerRun = worker.worker.run();
   const producer = ingress.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
@@ -72,4 +84,18 @@ export async function startTestBackend(): Promise<TestBackend> {
   };
   await backend.startIngress();
   return backend;
+}
+
+/** Temporal's time-skipping test server (Java, from Maven Central), started through the project's wrapper. */
+export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
+  const wrapper = path.resolve(__dirname, '..', '..', '.stack', 'tools', 'temporal-test-server');
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: wrapper } } });
+  // Like services/stack.sh does for the dev server: the workflows set these typed search attributes.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      ALL_SEARCH_ATTRIBUTES.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!]),
+    ),
+  });
+  return env;
 }

@@ -10,7 +10,7 @@ export function testDatabaseUrl(): string {
 }
 
 /** A config for one test file: its own topic namespace, task queue and consumer group. */
-export function testConfig(): Config {
+export function testConfig(overrides: Partial<Record<keyof Config, string>> = {}): Config {
   const run = randomUUID().slice(0, 8);
   return loadConfig({
     ...process.env,
@@ -18,6 +18,7 @@ export function testConfig(): Config {
     KAFKA_TOPIC_NAMESPACE: `test-${run}.`,
     TEMPORAL_TASK_QUEUE: `self-service-test-${run}`,
     KAFKA_CONSUMER_GROUP: `selfservice-ingress-test-${run}`,
+    ...overrides,
   });
 }
 

@@ -1,0 +1,609 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DeadLetterHeaders } from '../../events/dead-letters';
+import type { TopicName } from '../../events/topics';
+import { startTestBackend, type TestBackend } from '../support/backend';
+import { CommandClient } from '../support/commands';
+import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
+import { uniqueId } from '../support/test-config';
+
+/**
+ * Directory sync (spec section 5): orgs, users, groups, the app catalog and the org's app integrations
+ * arrive on selfservice.directory.v1 (or through the JSON import CLI), are validated, written to
+ * PostgreSQL through a Temporal workflow, answered on the command-results topic, and user / group
+ * changes are announced on the internal directory-changes topic.
+ */
+describe('directory sync', () => {
+  let backend: TestBackend;
+  let probe: TopicProbe;
+  let commands: CommandClient;
+
+  const root = path.resolve(__dirname, '..', '..');
+  const workDir = mkdtempSync(path.join(tmpdir(), 'directory-sync-'));
+
+  beforeAll(async () => {
+    backend = await startTestBackend();
+    probe = await TopicProbe.start(backend.kafka, [
+      backend.topics.commandResults,
+      backend.topics.directoryChanges,
+      backend.topics.deadLetters,
+      backend.topics.settings,
+    ]);
+    commands = new CommandClient(backend, probe);
+  });
+
+  afterAll(async () => {
+    await probe?.stop();
+    await backend?.stop();
+  });
+
+  const type = (name: string) => `selfservice.directory.${name}.v1`;
+  const ACCEPTED = 'selfservice.command.accepted.v1';
+  const REJECTED = 'selfservice.command.rejected.v1';
+  const USER_CHANGED = 'selfservice.directory.user-changed.v1';
+  const GROUP_CHANGED = 'selfservice.directory.group-changed.v1';
+
+  function expectRejected(result: SeenRecord, code: string, message?: RegExp): void {
+    expect({ type: result.type, code: result.data.code }).toEqual({ type: REJECTED, code });
+    expect(typeof result.data.message).toBe('string');
+    if (message) expect(result.data.message).toMatch(message);
+  }
+
+  /** Publishes several commands in a row (no waiting in between), then waits for every result, in order. */
+  async function sendInARow(entries: { topic?: TopicName; type: string; data: Record<string, unknown> }[]): Promise<SeenRecord[]> {
+    const ids: string[] = [];
+    for (const entry of entries) {
+      ids.push(await sendCommand(backend.producer, backend.topics[entry.topic ?? 'directory'], entry.type, entry.data));
+    }
+    const results: SeenRecord[] = [];
+    for (const [index, id] of ids.entries()) {
+      results.push(await probe.waitFor(resultFor(id), `the result of ${entries[index]!.type} ${id}`, 60_000));
+    }
+    return results;
+  }
+
+  function directoryChanges(orgId: string): SeenRecord[] {
+    return probe.matching((record) => record.topic === backend.topics.directoryChanges && record.data.orgId === orgId);
+  }
+
+  /**
+   * Deactivates a throw-away user of the org and waits for its announcement. Announcements of one org
+   * share a key, so once the marker is seen every earlier announcement of the org has been seen too.
+   */
+  async function flushDirectoryChanges(orgId: string, domain: string): Promise<void> {
+    const marker = uniqueId('marker');
+    const user = { orgId, userId: marker, email: `${marker}@${domain}`, status: 'ACTIVE', adminRoles: [] };
+    await commands.directory('user-upserted', user);
+    await commands.directory('user-upserted', { ...user, status: 'DEACTIVATED' });
+    await probe.waitFor(
+      (record) => record.topic === backend.topics.directoryChanges && record.data.userId === marker,
+      'the marker announcement',
+    );
+  }
+
+  async function seedDirectoryOrg(): Promise<{ orgId: string; domain: string }> {
+    const orgId = uniqueId('org');
+    const domain = `${orgId}.example`;
+    await commands.directory('org-upserted', { orgId, name: `Org ${orgId}`, emailDomains: [domain] });
+    return { orgId, domain };
+  }
+
+  async function user(orgId: string, domain: string, name: string, extra: Record<string, unknown> = {}): Promise<string> {
+    const userId = uniqueId(name);
+    await commands.directory('user-upserted', { orgId, userId, email: `${userId}@${domain}`, status: 'ACTIVE', adminRoles: [], ...extra });
+    return userId;
+  }
+
+  async function memberIds(groupId: string): Promise<string[]> {
+    const rows = await backend.db.groupMember.findMany({ where: { groupId }, orderBy: { userId: 'asc' } });
+    return rows.map((row) => row.userId);
+  }
+
+  function withoutUpdatedAt<T extends { updatedAt: Date }>(row: T): Omit<T, 'updatedAt'> {
+    const copy: Partial<T> = { ...row };
+    delete copy.updatedAt;
+    return copy as Omit<T, 'updatedAt'>;
+  }
+
+  async function snapshotDirectory(ids: { orgId: string; userIds: string[]; groupId: string; catalogAppId: string; appId: string }) {
+    return {
+      org: withoutUpdatedAt(await backend.db.org.findUniqueOrThrow({ where: { id: ids.orgId } })),
+      settings: withoutUpdatedAt(await backend.db.orgSettings.findUniqueOrThrow({ where: { orgId: ids.orgId } })),
+      users: (await backend.db.user.findMany({ where: { id: { in: ids.userIds } }, orderBy: { id: 'asc' } })).map(withoutUpdatedAt),
+      group: withoutUpdatedAt(await backend.db.group.findUniqueOrThrow({ where: { id: ids.groupId } })),
+      members: await memberIds(ids.groupId),
+      catalogApp: withoutUpdatedAt(await backend.db.catalogApp.findUniqueOrThrow({ where: { id: ids.catalogAppId } })),
+      app: withoutUpdatedAt(await backend.db.orgApp.findUniqueOrThrow({ where: { id: ids.appId } })),
+    };
+  }
+
+  describe('upserts through Kafka', () => {
+    test('an org, its users, a group, a catalog app and an org app are written as sent, and sending the same data twice changes nothing', async () => {
+      const orgId = uniqueId('org');
+      const domain = `${orgId}.example`;
+      const [adminId, aliceId, bobId, groupId, catalogAppId, appId] = ['admin', 'alice', 'bob', 'group', 'catalog', 'app'].map(uniqueId) as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      const sync = [
+        {
+          type: type('catalog-app-upserted'),
+          data: { catalogAppId, name: 'Expensify', signOnModes: ['SAML', 'SWA'], requiresPersonalAttributes: true },
+        },
+        {
+          type: type('org-upserted'),
+          data: {
+            orgId,
+            name: 'Acme Corp',
+            emailDomains: [domain, `mail.${domain}`],
+            blockedPersonalDomains: ['competitor.example'],
+            features: { PERSONAL_APP_MIGRATION: true },
+          },
+        },
+        {
+          type: type('user-upserted'),
+          data: { orgId, userId: adminId, email: `Admin.${adminId}@${domain}`, displayName: 'Ada Admin', status: 'ACTIVE', adminRoles: ['SUPER_ADMIN', 'APP_ADMIN'] },
+        },
+        { type: type('user-upserted'), data: { orgId, userId: aliceId, email: `${aliceId}@${domain}`, status: 'ACTIVE', adminRoles: [] } },
+        { type: type('user-upserted'), data: { orgId, userId: bobId, email: `${bobId}@${domain}`, status: 'SUSPENDED', adminRoles: ['READ_ONLY_ADMIN'] } },
+        { type: type('group-upserted'), data: { orgId, groupId, name: 'Finance approvers', memberIds: [aliceId, bobId] } },
+        { type: type('org-app-upserted'), data: { orgId, appId, label: 'Expenses', signOnMode: 'SAML', status: 'ACTIVE', catalogAppId } },
+      ];
+
+      // The catalog is not keyed by org, so it may land on another partition: it is synced first, on its own.
+      const syncInOrder = async () => [...(await sendInARow(sync.slice(0, 1))), ...(await sendInARow(sync.slice(1)))];
+      const first = await syncInOrder();
+      expect(first.map((result) => result.type)).toEqual(sync.map(() => ACCEPTED));
+      expect(first.map((result) => result.data.commandType)).toEqual(sync.map((entry) => entry.type));
+
+      await expect(backend.db.org.findUniqueOrThrow({ where: { id: orgId } })).resolves.toMatchObject({
+        name: 'Acme Corp',
+        emailDomains: [domain, `mail.${domain}`],
+        blockedPersonalDomains: ['competitor.example'],
+        personalAppMigration: true,
+      });
+      // Every org starts with all four Self Service switches off, at version 0.
+      await expect(backend.db.orgSettings.findUniqueOrThrow({ where: { orgId } })).resolves.toMatchObject({
+        allowOrgManagedApps: false,
+        allowPersonalApps: false,
+        allowTechnicalContactRequests: false,
+        allowMoveToOktaPersonal: false,
+        technicalContactUserId: null,
+        version: 0,
+      });
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: adminId } })).resolves.toMatchObject({
+        orgId,
+        email: `admin.${adminId}@${domain}`.toLowerCase(),
+        displayName: 'Ada Admin',
+        status: 'ACTIVE',
+        adminRoles: ['SUPER_ADMIN', 'APP_ADMIN'],
+      });
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: bobId } })).resolves.toMatchObject({
+        status: 'SUSPENDED',
+        adminRoles: ['READ_ONLY_ADMIN'],
+      });
+      await expect(backend.db.group.findUniqueOrThrow({ where: { id: groupId } })).resolves.toMatchObject({ orgId, name: 'Finance approvers' });
+      await expect(memberIds(groupId)).resolves.toEqual([aliceId, bobId].sort());
+      await expect(backend.db.catalogApp.findUniqueOrThrow({ where: { id: catalogAppId } })).resolves.toMatchObject({
+        name: 'Expensify',
+        signOnModes: ['SAML', 'SWA'],
+        requiresPersonalAttributes: true,
+      });
+      await expect(backend.db.orgApp.findUniqueOrThrow({ where: { id: appId } })).resolves.toMatchObject({
+        orgId,
+        label: 'Expenses',
+        signOnMode: 'SAML',
+        status: 'ACTIVE',
+        catalogAppId,
+      });
+
+      // The org's settings survive a later re-sync of the org.
+      await commands.accepted('adminCommands', 'selfservice.settings.update-requested.v1', {
+        orgId,
+        actorId: adminId,
+        changes: { allowOrgManagedApps: true },
+      });
+      const ids = { orgId, userIds: [adminId, aliceId, bobId], groupId, catalogAppId, appId };
+      const before = await snapshotDirectory(ids);
+
+      // The same data again, as new events (new ce_ids): all accepted, nothing changes, nothing is announced.
+      const second = await syncInOrder();
+      expect(second.map((result) => result.type)).toEqual(sync.map(() => ACCEPTED));
+      await expect(snapshotDirectory(ids)).resolves.toEqual(before);
+      expect(before.settings).toMatchObject({ allowOrgManagedApps: true, version: 1 });
+
+      await flushDirectoryChanges(orgId, domain);
+      expect(directoryChanges(orgId).map((record) => record.data.userId ?? record.data.groupId)).toEqual([expect.stringMatching(/^marker-/)]);
+    });
+
+    test('several upserts of one org sent in a row end in the state of the last one', async () => {
+      const { orgId, domain } = await seedDirectoryOrg();
+      const userId = uniqueId('user');
+      const appId = uniqueId('app');
+      const userData = (status: string, n: number) => ({ orgId, userId, email: `v${n}.${userId}@${domain}`, displayName: `Version ${n}`, status, adminRoles: [] });
+      const statuses = ['ACTIVE', 'SUSPENDED', 'ACTIVE', 'DEACTIVATED', 'ACTIVE', 'SUSPENDED'];
+      const entries = [
+        ...statuses.map((status, n) => ({ type: type('user-upserted'), data: userData(status, n) })),
+        ...[1, 2, 3, 4].map((n) => ({
+          type: type('org-app-upserted'),
+          data: { orgId, appId, label: `Label ${n}`, signOnMode: n % 2 ? 'SAML' : 'OIDC', status: n % 2 ? 'ACTIVE' : 'INACTIVE' },
+        })),
+        ...[1, 2, 3].map((n) => ({ type: type('org-upserted'), data: { orgId, name: `Name ${n}`, emailDomains: [domain, `d${n}.${domain}`] } })),
+      ];
+
+      const results = await sendInARow(entries);
+      expect(results.map((result) => result.type)).toEqual(entries.map(() => ACCEPTED));
+
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: userId } })).resolves.toMatchObject({
+        email: `v5.${userId}@${domain}`,
+        displayName: 'Version 5',
+        status: 'SUSPENDED',
+      });
+      await expect(backend.db.orgApp.findUniqueOrThrow({ where: { id: appId } })).resolves.toMatchObject({
+        label: 'Label 4',
+        signOnMode: 'OIDC',
+        status: 'INACTIVE',
+      });
+      await expect(backend.db.org.findUniqueOrThrow({ where: { id: orgId } })).resolves.toMatchObject({
+        name: 'Name 3',
+        emailDomains: [domain, `d3.${domain}`],
+      });
+
+      // Every status change was announced, in the order it happened.
+      await flushDirectoryChanges(orgId, domain);
+      const transitions = directoryChanges(orgId)
+        .filter((record) => record.data.userId === userId)
+        .map((record) => `${String(record.data.previousStatus)}->${String(record.data.status)}`);
+      expect(transitions).toEqual(['ACTIVE->SUSPENDED', 'SUSPENDED->ACTIVE', 'ACTIVE->DEACTIVATED', 'DEACTIVATED->ACTIVE', 'ACTIVE->SUSPENDED']);
+    });
+
+    test('users, groups and org apps of an unknown org are rejected with ORG_NOT_FOUND and nothing is written', async () => {
+      const orgId = uniqueId('ghost-org');
+      const userId = uniqueId('user');
+      const groupId = uniqueId('group');
+      const appId = uniqueId('app');
+
+      const results = await sendInARow([
+        { type: type('user-upserted'), data: { orgId, userId, email: `${userId}@ghost.example`, status: 'ACTIVE', adminRoles: [] } },
+        { type: type('group-upserted'), data: { orgId, groupId, name: 'Ghosts', memberIds: [] } },
+        { type: type('org-app-upserted'), data: { orgId, appId, label: 'Ghost app', signOnMode: 'SAML', status: 'ACTIVE' } },
+      ]);
+      for (const result of results) expectRejected(result, 'ORG_NOT_FOUND', new RegExp(`org ${orgId} is unknown: sync the org before`));
+      expect(results.map((result) => result.key)).toEqual([orgId, orgId, orgId]);
+
+      await expect(backend.db.org.count({ where: { id: orgId } })).resolves.toBe(0);
+      await expect(backend.db.user.count({ where: { id: userId } })).resolves.toBe(0);
+      await expect(backend.db.group.count({ where: { id: groupId } })).resolves.toBe(0);
+      await expect(backend.db.orgApp.count({ where: { id: appId } })).resolves.toBe(0);
+    });
+
+    test('a group naming unknown users, or users of another org, is rejected with UNKNOWN_GROUP_MEMBERS and the group keeps its members', async () => {
+      const { orgId, domain } = await seedDirectoryOrg();
+      const other = await seedDirectoryOrg();
+      const alice = await user(orgId, domain, 'alice');
+      const stranger = await user(other.orgId, other.domain, 'stranger');
+      const groupId = uniqueId('group');
+      await commands.directory('group-upserted', { orgId, groupId, name: 'Approvers', memberIds: [alice] });
+
+      const nobody = uniqueId('nobody');
+      const unknown = await commands.send('directory', type('group-upserted'), { orgId, groupId, name: 'Renamed', memberIds: [alice, nobody] });
+      expectRejected(unknown, 'UNKNOWN_GROUP_MEMBERS', new RegExp(`not in org ${orgId}: ${nobody}$`));
+      const foreign = await commands.send('directory', type('group-upserted'), { orgId, groupId, name: 'Renamed', memberIds: [stranger] });
+      expectRejected(foreign, 'UNKNOWN_GROUP_MEMBERS', new RegExp(stranger));
+      const newGroupId = uniqueId('group');
+      const brandNew = await commands.send('directory', type('group-upserted'), { orgId, groupId: newGroupId, name: 'New', memberIds: [nobody] });
+      expectRejected(brandNew, 'UNKNOWN_GROUP_MEMBERS');
+
+      await expect(backend.db.group.findUniqueOrThrow({ where: { id: groupId } })).resolves.toMatchObject({ name: 'Approvers' });
+      await expect(memberIds(groupId)).resolves.toEqual([alice]);
+      await expect(backend.db.group.count({ where: { id: newGroupId } })).resolves.toBe(0);
+    });
+
+    test('an org app that names an unknown catalog app is rejected with CATALOG_APP_NOT_FOUND; once the catalog app is synced it is accepted', async () => {
+      const { orgId } = await seedDirectoryOrg();
+      const appId = uniqueId('app');
+      const catalogAppId = uniqueId('catalog');
+      const app = { orgId, appId, label: 'Slack', signOnMode: 'SAML', status: 'ACTIVE', catalogAppId };
+
+      const rejected = await commands.send('directory', type('org-app-upserted'), app);
+      expectRejected(rejected, 'CATALOG_APP_NOT_FOUND', new RegExp(`catalog app ${catalogAppId} is unknown: sync the catalog first`));
+      await expect(backend.db.orgApp.count({ where: { id: appId } })).resolves.toBe(0);
+
+      await commands.directory('catalog-app-upserted', { catalogAppId, name: 'Slack', signOnModes: ['SAML'] });
+      await commands.directory('org-app-upserted', app);
+      await expect(backend.db.orgApp.findUniqueOrThrow({ where: { id: appId } })).resolves.toMatchObject({ catalogAppId, label: 'Slack' });
+      await expect(backend.db.catalogApp.findUniqueOrThrow({ where: { id: catalogAppId } })).resolves.toMatchObject({
+        requiresPersonalAttributes: false,
+      });
+    });
+
+    test('a user, group or app id that belongs to another org is rejected and stays with its org', async () => {
+      const first = await seedDirectoryOrg();
+      const second = await seedDirectoryOrg();
+      const userId = await user(first.orgId, first.domain, 'user');
+      const groupId = uniqueId('group');
+      const appId = uniqueId('app');
+      await commands.directory('group-upserted', { orgId: first.orgId, groupId, name: 'G', memberIds: [userId] });
+      await commands.directory('org-app-upserted', { orgId: first.orgId, appId, label: 'A', signOnMode: 'SAML', status: 'ACTIVE' });
+
+      const results = await sendInARow([
+        { type: type('user-upserted'), data: { orgId: second.orgId, userId, email: `${userId}@${second.domain}`, status: 'ACTIVE', adminRoles: ['SUPER_ADMIN'] } },
+        { type: type('group-upserted'), data: { orgId: second.orgId, groupId, name: 'Stolen', memberIds: [] } },
+        { type: type('org-app-upserted'), data: { orgId: second.orgId, appId, label: 'Stolen', signOnMode: 'SAML', status: 'ACTIVE' } },
+      ]);
+      expectRejected(results[0]!, 'USER_BELONGS_TO_ANOTHER_ORG', new RegExp(`belongs to org ${first.orgId}`));
+      expectRejected(results[1]!, 'GROUP_BELONGS_TO_ANOTHER_ORG', new RegExp(`belongs to org ${first.orgId}`));
+      expectRejected(results[2]!, 'APP_BELONGS_TO_ANOTHER_ORG', new RegExp(`belongs to org ${first.orgId}`));
+
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: userId } })).resolves.toMatchObject({ orgId: first.orgId, adminRoles: [] });
+      await expect(backend.db.group.findUniqueOrThrow({ where: { id: groupId } })).resolves.toMatchObject({ orgId: first.orgId, name: 'G' });
+      await expect(memberIds(groupId)).resolves.toEqual([userId]);
+      await expect(backend.db.orgApp.findUniqueOrThrow({ where: { id: appId } })).resolves.toMatchObject({ orgId: first.orgId, label: 'A' });
+    });
+
+    test('an upsert with invalid data goes to the dead-letter topic with a rejected result naming the field, and writes nothing', async () => {
+      const { orgId, domain } = await seedDirectoryOrg();
+      const userId = uniqueId('user');
+      const base = { orgId, userId, email: `${userId}@${domain}`, status: 'ACTIVE', adminRoles: [] };
+
+      const badEmail = await commands.send('directory', type('user-upserted'), { ...base, email: 'not-an-email' });
+      expectRejected(badEmail, 'INVALID_COMMAND', /data\.email: must be a valid email address/);
+      const badStatus = await commands.send('directory', type('user-upserted'), { ...base, status: 'GONE' });
+      expectRejected(badStatus, 'INVALID_COMMAND', /data\.status: status must be one of ACTIVE, SUSPENDED, DEACTIVATED/);
+      const badRole = await commands.send('directory', type('user-upserted'), { ...base, adminRoles: ['ROOT'] });
+      expectRejected(badRole, 'INVALID_COMMAND', /adminRoles may hold only SUPER_ADMIN, APP_ADMIN, READ_ONLY_ADMIN/);
+      const noDomains = await commands.send('directory', type('org-upserted'), { orgId: uniqueId('org'), name: 'No domains', emailDomains: [] });
+      expectRejected(noDomains, 'INVALID_COMMAND', /emailDomains must list at least one domain/);
+      const badMode = await commands.send('directory', type('catalog-app-upserted'), { catalogAppId: uniqueId('catalog'), name: 'X', signOnModes: [] });
+      expectRejected(badMode, 'INVALID_COMMAND', /signOnModes must list at least one mode/);
+      const wrongTopic = await commands.send('adminCommands', type('user-upserted'), base);
+      expectRejected(wrongTopic, 'WRONG_TOPIC', new RegExp(`belongs on topic ${backend.topics.directory.replace(/\./g, '\\.')}`));
+
+      for (const result of [badEmail, badStatus, badRole, noDomains, badMode, wrongTopic]) {
+        const commandId = result.data.commandId as string;
+        const dead = await probe.waitFor(
+          (record) => record.topic === backend.topics.deadLetters && record.headers.ce_id === commandId,
+          `the dead letter of ${commandId}`,
+        );
+        expect(dead.headers[DeadLetterHeaders.error]).toMatch(new RegExp(`^${String(result.data.code)}: `));
+      }
+      await expect(backend.db.user.count({ where: { id: userId } })).resolves.toBe(0);
+
+      // The consumer is still running.
+      await commands.directory('user-upserted', base);
+      await expect(backend.db.user.count({ where: { id: userId } })).resolves.toBe(1);
+    });
+
+    test('the same ce_id delivered twice creates one user, one result and one announcement', async () => {
+      const { orgId, domain } = await seedDirectoryOrg();
+      const userId = await user(orgId, domain, 'user');
+      const id = randomUUID();
+      const deactivation = { orgId, userId, email: `${userId}@${domain}`, status: 'DEACTIVATED', adminRoles: [] };
+      await sendCommand(backend.producer, backend.topics.directory, type('user-upserted'), deactivation, { id });
+      await sendCommand(backend.producer, backend.topics.directory, type('user-upserted'), deactivation, { id });
+      await flushDirectoryChanges(orgId, domain);
+
+      expect(probe.matching(resultFor(id))).toHaveLength(1);
+      await expect(backend.db.processedCommand.count({ where: { commandId: id } })).resolves.toBe(1);
+      expect(directoryChanges(orgId).filter((record) => record.data.userId === userId)).toHaveLength(1);
+    });
+  });
+
+  describe('announcements on the internal directory-changes topic', () => {
+    test('a user deactivation is announced once with the previous and the new status; re-sending it announces nothing more', async () => {
+      const { orgId, domain } = await seedDirectoryOrg();
+      const userId = await user(orgId, domain, 'leaver');
+      const deactivated = { orgId, userId, email: `${userId}@${domain}`, status: 'DEACTIVATED', adminRoles: [] };
+
+      const result = await commands.directory('user-upserted', deactivated);
+      const announced = await probe.waitFor(
+        (record) => record.topic === backend.topics.directoryChanges && record.data.userId === userId,
+        'the deactivation announcement',
+      );
+      expect(announced.type).toBe(USER_CHANGED);
+      expect(announced.key).toBe(orgId);
+      expect(announced.id).toBe(`${String(result.data.commandId)}:user-changed`);
+      expect(announced.data).toEqual({ orgId, userId, previousStatus: 'ACTIVE', status: 'DEACTIVATED' });
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: userId } })).resolves.toMatchObject({ status: 'DEACTIVATED' });
+
+      // A profile change without a status change is not announced; neither is the same deactivation again.
+      await commands.directory('user-upserted', { ...deactivated, displayName: 'Renamed' });
+      await commands.directory('user-upserted', deactivated);
+      await flushDirectoryChanges(orgId, domain);
+      expect(directoryChanges(orgId).filter((record) => record.data.userId === userId)).toHaveLength(1);
+    });
+
+    test('a group membership change is announced with the added and the removed members', async () => {
+      const { orgId, domain } = await seedDirectoryOrg();
+      const [alice, bob, carol] = [await user(orgId, domain, 'alice'), await user(orgId, domain, 'bob'), await user(orgId, domain, 'carol')];
+      const groupId = uniqueId('group');
+      await commands.directory('group-upserted', { orgId, groupId, name: 'Approvers', memberIds: [alice, bob] });
+
+      const result = await commands.directory('group-upserted', { orgId, groupId, name: 'Approvers', memberIds: [bob, carol] });
+      expect(result.data).toMatchObject({ groupId, memberCount: 2 });
+      const announced = await probe.waitFor(
+        (record) => record.topic === backend.topics.directoryChanges && record.data.groupId === groupId,
+        'the membership announcement',
+      );
+      expect(announced.type).toBe(GROUP_CHANGED);
+      expect(announced.key).toBe(orgId);
+      expect(announced.data).toEqual({ orgId, groupId, addedMemberIds: [carol], removedMemberIds: [alice] });
+      await expect(memberIds(groupId)).resolves.toEqual([bob, carol].sort());
+
+      // Only the rename: no membership change, nothing announced.
+      await commands.directory('group-upserted', { orgId, groupId, name: 'Renamed approvers', memberIds: [carol, bob] });
+      await flushDirectoryChanges(orgId, domain);
+      expect(directoryChanges(orgId).filter((record) => record.data.groupId === groupId)).toHaveLength(1);
+      await expect(backend.db.group.findUniqueOrThrow({ where: { id: groupId } })).resolves.toMatchObject({ name: 'Renamed approvers' });
+    });
+  });
+
+  describe('JSON import CLI', () => {
+    interface CliRun {
+      code: number | null;
+      stdout: string;
+      stderr: string;
+    }
+
+    /** Runs `workers/cli.ts` as its own process against this suite's database, topics and task queue. */
+    function cli(...args: string[]): Promise<CliRun> {
+      return new Promise((resolve, reject) => {
+        const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'cli.ts'), ...args], {
+          cwd: root,
+          env: {
+            ...process.env,
+            DATABASE_URL: backend.config.DATABASE_URL,
+            KAFKA_TOPIC_NAMESPACE: backend.config.KAFKA_TOPIC_NAMESPACE,
+            TEMPORAL_TASK_QUEUE: backend.config.TEMPORAL_TASK_QUEUE,
+          },
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    }
+
+    function importFile(content: unknown): string {
+      const file = path.join(workDir, `${uniqueId('import')}.json`);
+      writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+      return file;
+    }
+
+    function demoDirectory() {
+      const orgId = uniqueId('org');
+      const domain = `${orgId}.example`;
+      const ids = {
+        orgId,
+        domain,
+        adminId: uniqueId('admin'),
+        aliceId: uniqueId('alice'),
+        groupId: uniqueId('group'),
+        catalogAppId: uniqueId('catalog'),
+        appId: uniqueId('app'),
+      };
+      const file = {
+        commands: [
+          { type: type('org-upserted'), data: { orgId, name: 'Imported Org', emailDomains: [domain], features: { PERSONAL_APP_MIGRATION: true } } },
+          { type: type('user-upserted'), data: { orgId, userId: ids.adminId, email: `${ids.adminId}@${domain}`, status: 'ACTIVE', adminRoles: ['SUPER_ADMIN'] } },
+          { type: type('user-upserted'), data: { orgId, userId: ids.aliceId, email: `${ids.aliceId}@${domain}`, status: 'ACTIVE', adminRoles: [] } },
+          { type: type('group-upserted'), data: { orgId, groupId: ids.groupId, name: 'Imported group', memberIds: [ids.adminId, ids.aliceId] } },
+          { type: type('catalog-app-upserted'), data: { catalogAppId: ids.catalogAppId, name: 'Zoom', signOnModes: ['SAML'] } },
+          {
+            type: type('org-app-upserted'),
+            data: { orgId, appId: ids.appId, label: 'Zoom', signOnMode: 'SAML', status: 'ACTIVE', catalogAppId: ids.catalogAppId },
+          },
+          {
+            type: 'selfservice.settings.update-requested.v1',
+            data: { orgId, actorId: ids.adminId, changes: { allowOrgManagedApps: true, allowMoveToOktaPersonal: true } },
+          },
+        ],
+      };
+      return { ids, file };
+    }
+
+    test('importing a file writes the directory through the same commands; importing it again changes nothing', async () => {
+      const { ids, file } = demoDirectory();
+      const filePath = importFile(file);
+
+      const first = await cli('import', filePath);
+      expect(first.stderr).toBe('');
+      expect(first.code).toBe(0);
+      const lines = first.stdout.trim().split('\n');
+      expect(lines).toEqual([...file.commands.map((entry, index) => `#${index} ${entry.type} ACCEPTED`), `imported 7 of 7 commands`]);
+
+      const snapshot = await snapshotDirectory({
+        orgId: ids.orgId,
+        userIds: [ids.adminId, ids.aliceId],
+        groupId: ids.groupId,
+        catalogAppId: ids.catalogAppId,
+        appId: ids.appId,
+      });
+      expect(snapshot.org).toMatchObject({ name: 'Imported Org', personalAppMigration: true });
+      expect(snapshot.users.map((row) => row.id)).toEqual([ids.adminId, ids.aliceId].sort());
+      expect(snapshot.members).toEqual([ids.adminId, ids.aliceId].sort());
+      expect(snapshot.app).toMatchObject({ label: 'Zoom', catalogAppId: ids.catalogAppId });
+      expect(snapshot.settings).toMatchObject({ allowOrgManagedApps: true, allowMoveToOktaPersonal: true, version: 1 });
+      // Imported commands are answered and announced like Kafka ones.
+      const settingsEvent = await probe.waitFor(
+        (record) => record.topic === backend.topics.settings && record.data.orgId === ids.orgId,
+        'the settings change of the import',
+      );
+      expect(settingsEvent.data).toMatchObject({ actorId: ids.adminId, version: 1, changed: ['allowOrgManagedApps', 'allowMoveToOktaPersonal'] });
+      const commandCount = await backend.db.processedCommand.count({ where: { orgId: ids.orgId } });
+      const auditCount = await backend.db.auditEntry.count({ where: { orgId: ids.orgId } });
+
+      const second = await cli('import', filePath);
+      expect(second.code).toBe(0);
+      expect(second.stdout).toContain('imported 7 of 7 commands');
+      await expect(
+        snapshotDirectory({ orgId: ids.orgId, userIds: [ids.adminId, ids.aliceId], groupId: ids.groupId, catalogAppId: ids.catalogAppId, appId: ids.appId }),
+      ).resolves.toEqual(snapshot);
+      await expect(backend.db.processedCommand.count({ where: { orgId: ids.orgId } })).resolves.toBe(commandCount);
+      await expect(backend.db.auditEntry.count({ where: { orgId: ids.orgId } })).resolves.toBe(auditCount);
+      expect(probe.matching((record) => record.topic === backend.topics.settings && record.data.orgId === ids.orgId)).toHaveLength(1);
+    });
+
+    test('a file with bad entries reports each bad entry by its position and exits non-zero', async () => {
+      const orgId = uniqueId('org');
+      const domain = `${orgId}.example`;
+      const goodUser = uniqueId('good');
+      const badUser = uniqueId('bad');
+      const orphan = uniqueId('orphan');
+      const file = {
+        commands: [
+          { type: type('org-upserted'), data: { orgId, name: 'Partly bad', emailDomains: [domain] } },
+          { type: type('user-upserted'), data: { orgId, userId: badUser, email: 'not-an-email', status: 'ACTIVE', adminRoles: [] } },
+          { type: 'selfservice.app.requested.v1', data: { orgId, userId: goodUser, appId: 'x' } },
+          { type: type('user-upserted'), data: { orgId: uniqueId('ghost-org'), userId: orphan, email: `${orphan}@${domain}`, status: 'ACTIVE', adminRoles: [] } },
+          { type: type('user-upserted'), data: { orgId, userId: goodUser, email: `${goodUser}@${domain}`, status: 'ACTIVE', adminRoles: [] } },
+        ],
+      };
+
+      const run = await cli('import', importFile(file));
+      expect(run.code).not.toBe(0);
+      const lines = run.stdout.trim().split('\n');
+      expect(lines[0]).toBe(`#0 ${type('org-upserted')} ACCEPTED`);
+      expect(lines[1]).toMatch(new RegExp(`^#1 ${type('user-upserted')} REJECTED INVALID_COMMAND: data\\.email: must be a valid email address`));
+      expect(lines[2]).toBe('#2 selfservice.app.requested.v1 REJECTED NOT_IMPORTABLE: selfservice.app.requested.v1 is not a directory or admin command');
+      expect(lines[3]).toMatch(new RegExp(`^#3 ${type('user-upserted')} REJECTED ORG_NOT_FOUND: org .* is unknown`));
+      expect(lines[4]).toBe(`#4 ${type('user-upserted')} ACCEPTED`);
+      expect(lines[5]).toBe('imported 2 of 5 commands');
+
+      await expect(backend.db.user.count({ where: { id: { in: [badUser, orphan] } } })).resolves.toBe(0);
+      await expect(backend.db.user.count({ where: { id: goodUser } })).resolves.toBe(1);
+    });
+
+    test('a file that is not JSON, or not an import file, is refused with the reason and the usage', async () => {
+      const notJson = await cli('import', importFile('{"commands": ['));
+      expect(notJson.code).toBe(2);
+      expect(notJson.stderr).toMatch(/cannot read .* as JSON/);
+      expect(notJson.stderr).toContain('usage:');
+
+      const empty = await cli('import', importFile({ commands: [] }));
+      expect(empty.code).toBe(2);
+      expect(empty.stderr).toContain('commands must list at least one command');
+    });
+
+    test('a file that changes one user several times ends in the state of its last entry', async () => {
+      const orgId = uniqueId('org');
+      const domain = `${orgId}.example`;
+      const userId = uniqueId('user');
+      const userAs = (status: string) => ({ type: type('user-upserted'), data: { orgId, userId, email: `${userId}@${domain}`, status, adminRoles: [] } });
+      const file = { commands: [{ type: type('org-upserted'), data: { orgId, name: 'Flip flop', emailDomains: [domain] } }, userAs('ACTIVE'), userAs('DEACTIVATED'), userAs('ACTIVE')] };
+
+      const run = await cli('import', importFile(file));
+      expect(run.code).toBe(0);
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: userId } })).resolves.toMatchObject({ status: 'ACTIVE' });
+    });
+  });
+});
