@@ -6,6 +6,7 @@ import { startTestBackend, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { mailDetail, mailsTo, waitForMails } from '../support/mailpit';
+import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/test-config';
 
 /**
@@ -113,6 +114,7 @@ describe('org-managed app requests', () => {
 
     const view = await finalView(workflowId);
     expect(view.status).toBe('APPROVED');
+    await recordHistory(backend.client.workflow.getHandle(workflowId), 'app-request-auto-grant');
     await probe.waitFor(accessEvent(requestId, 'grant'), 'the grant event');
     const assigned = await probe.waitFor(
       (record) => record.type === 'selfservice.dashboard.app-assigned.v1' && record.data.requestId === requestId,
@@ -175,6 +177,7 @@ describe('org-managed app requests', () => {
 
     const view = await finalView(workflowId);
     expect(view.status).toBe('APPROVED');
+    await recordHistory(backend.client.workflow.getHandle(workflowId), 'app-request-three-step-chain');
     await probe.waitFor(accessEvent(requestId, 'grant'), 'the grant event');
     expect(accessEvents(requestId)).toEqual(['request', 'approver.approve', 'approver.approve', 'approver.approve', 'grant']);
     const history = await backend.db.appRequestEvent.findMany({ where: { requestId }, orderBy: { sequence: 'asc' } });
@@ -199,6 +202,7 @@ describe('org-managed app requests', () => {
     expect((await decide(fixture, requestId, 'manager', 'DENY', 'Use the shared license instead')).type).toBe('selfservice.command.accepted.v1');
     const view = await finalView(workflowId);
     expect(view.status).toBe('DENIED');
+    await recordHistory(backend.client.workflow.getHandle(workflowId), 'app-request-denied');
     await probe.waitFor(accessEvent(requestId, 'deny'), 'the deny event');
     expect(accessEvents(requestId)).toEqual(['request', 'approver.deny', 'deny']);
     const [mail] = await waitForMails(org.email('requester'));
@@ -251,6 +255,7 @@ describe('org-managed app requests', () => {
     const cancelled = await commands.send('userRequests', 'selfservice.app-request.cancelled.v1', { orgId: org.orgId, userId: org.user('requester'), requestId });
     expect(cancelled.type).toBe('selfservice.command.accepted.v1');
     expect((await finalView(workflowId)).status).toBe('CANCELLED');
+    await recordHistory(backend.client.workflow.getHandle(workflowId), 'app-request-cancelled');
     await probe.waitFor(accessEvent(requestId, 'cancel'), 'the cancel event');
     await expect(backend.db.appRequest.findUniqueOrThrow({ where: { id: requestId } })).resolves.toMatchObject({ status: 'CANCELLED' });
   });

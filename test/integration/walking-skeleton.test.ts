@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DeadLetterHeaders } from '../../events/dead-letters';
 import { startTestBackend, type TestBackend } from '../support/backend';
 import { resultFor, sendCommand, TopicProbe } from '../support/kafka-probe';
+import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/test-config';
 
 /**
@@ -45,6 +46,7 @@ describe('walking skeleton: a directory command through every real part', () => 
     const handle = backend.client.workflow.getHandle(`command-${commandId}`);
     await expect(handle.result()).resolves.toMatchObject({ outcome: 'ACCEPTED', commandId });
     expect((await handle.describe()).status.name).toBe('COMPLETED');
+    await recordHistory(handle, 'admin-command-org-upserted');
   });
 
   test('a malformed record goes to the dead-letter topic and the consumer keeps going', async () => {

@@ -5,6 +5,7 @@ import { startTestBackend, startTimeSkippingServer, type TestBackend } from '../
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { mailDetail, mailsTo, waitForMails } from '../support/mailpit';
+import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/test-config';
 
 /**
@@ -65,6 +66,7 @@ describe('app request timing on the time-skipping server', () => {
 
     const view = (await handle.result()) as RequestView;
     expect(view.status).toBe('EXPIRED');
+    await recordHistory(handle, 'app-request-expired');
     expect((await env.currentTimeMs()) - before).toBeGreaterThanOrEqual(7 * 24 * 3600 * 1000 - 60_000);
     await probe.waitFor((record) => record.type === 'selfservice.app.access_request.expire.v1' && record.data.requestId === requestId, 'the expire event');
     expect(eventNames(requestId)).toEqual(['request', 'expire']);
@@ -92,6 +94,7 @@ describe('app request timing on the time-skipping server', () => {
     await handle.executeUpdate(decideUpdate, { args: [{ approverId: org.user('manager'), decision: 'APPROVE' }] });
     const view = (await handle.result()) as RequestView;
     expect(view.status).toBe('APPROVED');
+    await recordHistory(handle, 'app-request-reminded-then-approved');
     expect(eventNames(requestId)).toEqual(['request', 'remind', 'approver.approve', 'grant']);
   });
 
