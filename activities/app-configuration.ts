@@ -15,6 +15,11 @@ export const MAX_NOTE_LENGTH = 500;
 export const MIN_TIMEOUT_DAYS = 1;
 export const MAX_TIMEOUT_DAYS = 90;
 
+/** Characters as a person counts them (code points), not UTF-16 units: an emoji is one character. */
+export function characterCount(text: string): number {
+  return [...text].length;
+}
+
 export interface RuleViolation {
   code: string;
   message: string;
@@ -24,10 +29,11 @@ export interface RuleViolation {
 export function configurationViolations(config: AppSelfServiceConfigInput): RuleViolation[] {
   const violations: RuleViolation[] = [];
   const steps = config.approverSteps ?? [];
-  if ((config.noteForRequester ?? '').length > MAX_NOTE_LENGTH) {
+  const noteLength = characterCount(config.noteForRequester ?? '');
+  if (noteLength > MAX_NOTE_LENGTH) {
     violations.push({
       code: 'NOTE_TOO_LONG',
-      message: `noteForRequester has ${config.noteForRequester?.length} characters; at most ${MAX_NOTE_LENGTH} are allowed`,
+      message: `noteForRequester has ${noteLength} characters; at most ${MAX_NOTE_LENGTH} are allowed`,
     });
   }
   if (config.approvalRequired && steps.length === 0) {
@@ -155,6 +161,9 @@ export async function configureAppSelfService(tx: Transaction, { data }: Configu
     notifications: config.notifications ?? {},
     fallbackApproverIds: config.fallbackApproverIds ?? [],
   };
+  if (before && sameConfig(configView(before), configView(fields))) {
+    return { details: { appId, version: currentVersion, changed: false }, audit };
+  }
   const version = currentVersion + 1;
   if (before) {
     const { count } = await tx.appSelfServiceConfig.updateMany({ where: { appId, version: currentVersion }, data: { ...fields, version } });
@@ -184,6 +193,10 @@ interface StoredConfig {
   approverSteps: unknown;
   notifications: unknown;
   fallbackApproverIds: string[];
+}
+
+function sameConfig(a: StoredConfig, b: StoredConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function configView(row: StoredConfig): StoredConfig {

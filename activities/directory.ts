@@ -21,13 +21,15 @@ export async function upsertOrg(
   tx: Transaction,
   { data }: DirectoryCommand<'selfservice.directory.org-upserted.v1'>,
 ): Promise<Accepted> {
-  const fields = {
-    name: data.name,
-    emailDomains: data.emailDomains,
-    blockedPersonalDomains: data.blockedPersonalDomains,
-    personalAppMigration: data.features.PERSONAL_APP_MIGRATION ?? false,
+  const kept = {
+    ...(data.blockedPersonalDomains ? { blockedPersonalDomains: data.blockedPersonalDomains } : {}),
+    ...(data.features?.PERSONAL_APP_MIGRATION !== undefined ? { personalAppMigration: data.features.PERSONAL_APP_MIGRATION } : {}),
   };
-  await tx.org.upsert({ where: { id: data.orgId }, create: { id: data.orgId, ...fields }, update: fields });
+  await tx.org.upsert({
+    where: { id: data.orgId },
+    create: { id: data.orgId, name: data.name, emailDomains: data.emailDomains, blockedPersonalDomains: [], ...kept },
+    update: { name: data.name, emailDomains: data.emailDomains, ...kept },
+  });
   await tx.orgSettings.upsert({ where: { orgId: data.orgId }, create: { orgId: data.orgId }, update: {} });
   return { details: { orgId: data.orgId } };
 }

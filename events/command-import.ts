@@ -11,7 +11,8 @@ import type { Topics } from './topics';
 /**
  * Imports a JSON file of directory (and admin) commands through the same path as Kafka: each entry
  * becomes a CloudEvent record, is validated by the ingress parser, and runs as the same workflow.
- * Command ids are derived from the content, so importing the same file again changes nothing.
+ * Command ids are derived from the file and the entry's position, so importing the same file again
+ * changes nothing, while the same entry twice in a file (a user deactivated, then reactivated) runs twice.
  */
 export const importFileSchema = z.object({
   commands: z
@@ -21,8 +22,10 @@ export const importFileSchema = z.object({
 
 export type ImportFile = z.infer<typeof importFileSchema>;
 
-export function importCommandId(type: string, data: unknown): string {
-  return `import-${createHash('sha256').update(type).update(JSON.stringify(data)).digest('hex').slice(0, 32)}`;
+/** The id of entry `index` of a file: the same file imported again maps to the same commands. */
+export function importCommandId(file: ImportFile, index: number): string {
+  const fileHash = createHash('sha256').update(JSON.stringify(file.commands)).digest('hex');
+  return `import-${createHash('sha256').update(`${fileHash}:${index}`).digest('hex').slice(0, 32)}`;
 }
 
 export interface ImportOutcome {
@@ -38,7 +41,7 @@ export async function importCommands(file: ImportFile, topics: Topics, router: T
       outcomes.push({ index, type: entry.type, result: { outcome: 'REJECTED', code: 'NOT_IMPORTABLE', message: `${entry.type} is not a directory or admin command` } });
       continue;
     }
-    const id = importCommandId(entry.type, entry.data);
+    const id = importCommandId(file, index);
     const record = encodeCloudEvent({ specversion: '1.0', id, source: 'urn:selfservice-cli:import', type: entry.type, data: entry.data }, null);
     const parsed = parseRecord(
       { topic: topics[inboundCommands[entry.type].topic], partition: 0, offset: String(index), key: null, value: record.value, headers: record.headers },

@@ -27,8 +27,10 @@ export const orgUpserted = z.object({
   orgId: id('orgId'),
   name: z.string().trim().min(1, 'name must not be empty').max(200),
   emailDomains: z.array(domain).min(1, 'emailDomains must list at least one domain'),
-  blockedPersonalDomains: z.array(domain).default([]),
-  features: z.object({ PERSONAL_APP_MIGRATION: z.boolean().optional() }).default({}),
+  /** Omitted: keep what the backend has (a routine sync need not know the blocked domains). */
+  blockedPersonalDomains: z.array(domain).optional(),
+  /** Support-managed flags; an omitted flag keeps its current value. */
+  features: z.object({ PERSONAL_APP_MIGRATION: z.boolean().optional() }).optional(),
 });
 
 export const userUpserted = z.object({

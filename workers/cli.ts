@@ -1,13 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { Partitioners } from 'kafkajs';
 import { createDatabase } from '../activities/database';
 import { listAuditTrail, listAvailableApps } from '../activities/read-models';
 import { importCommands, importFileSchema } from '../events/command-import';
 import { describeIssues } from '../events/validation';
+import { encodeCloudEvent } from '../events/cloudevents';
+import { inboundCommands, isInboundType } from '../events/inbound';
+import { createKafka } from '../events/kafka';
+import { topicsFor } from '../events/topics';
 import { loadConfig } from './config';
 import { connectIngress } from './runtime';
 
 const USAGE = `usage:
   npm run cli -- import <file.json>           run directory/admin commands from a file (same validation and workflows as Kafka)
+  npm run cli -- send <type> '<json data>'    publish one command to its Kafka topic and print its result
   npm run cli -- available-apps <orgId>       the Available Apps list: apps with requests enabled and their Approval On/Off
   npm run cli -- audit <orgId> [limit]        the org's audit trail, newest first`;
 
@@ -39,9 +46,54 @@ async function runImport(path: string): Promise<boolean> {
   }
 }
 
+/** Publishes one command as a client app would, then waits for its result on the results topic. */
+async function send(type: string, json: string): Promise<boolean> {
+  if (!isInboundType(type)) throw new UsageError(`${type} is not an inbound command type`);
+  let data: unknown;
+  try {
+    data = JSON.parse(json);
+  } catch (error) {
+    throw new UsageError(`the data is not JSON: ${(error as Error).message}`);
+  }
+  const config = loadConfig();
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-cli` });
+  const topics = topicsFor(config.KAFKA_TOPIC_NAMESPACE);
+  const id = randomUUID();
+  const record = encodeCloudEvent({ specversion: '1.0', id, source: 'urn:selfservice-cli', type, time: new Date().toISOString(), data }, (data as { orgId?: string }).orgId ?? null);
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const consumer = kafka.consumer({ groupId: `selfservice-cli-${id}` });
+  try {
+    await producer.connect();
+    await producer.send({ topic: topics[inboundCommands[type].topic], messages: [{ key: record.key, value: record.value, headers: record.headers }] });
+    console.log(`sent ${type} as ${id}; waiting for its result...`);
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics.commandResults, fromBeginning: true });
+    const result = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no result within 60 s: are the worker and the ingress running (npm start)?')), 60_000);
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          const body = JSON.parse(message.value?.toString('utf8') ?? '{}') as Record<string, unknown>;
+          if (body.commandId === id) {
+            clearTimeout(timer);
+            resolve(body);
+          }
+        },
+      });
+    });
+    console.log(JSON.stringify(result, null, 2));
+    return !('code' in result);
+  } finally {
+    await Promise.allSettled([producer.disconnect(), consumer.disconnect()]);
+  }
+}
+
 async function main(args: string[]): Promise<boolean> {
   const [command, ...rest] = args;
   switch (command) {
+    case 'send': {
+      if (!rest[0] || !rest[1]) throw new UsageError('send needs a type and the JSON data');
+      return send(rest[0], rest[1]);
+    }
     case 'import': {
       if (!rest[0]) throw new UsageError('import needs a file');
       return runImport(rest[0]);

@@ -54,14 +54,14 @@ describe('CloudEvents over Kafka', () => {
 });
 
 describe('inbound command validation', () => {
-  test('a valid directory command becomes a typed command with defaults filled in', () => {
+  test('a valid directory command becomes a typed command', () => {
     const parsed = parseRecord(binaryRecord(orgHeaders, orgData), topics);
     expect(parsed).toMatchObject({
       ok: true,
       command: {
         commandId: 'cmd-1',
         type: 'selfservice.directory.org-upserted.v1',
-        data: { orgId: 'org-1', blockedPersonalDomains: [], features: {} },
+        data: { orgId: 'org-1', name: 'Acme', emailDomains: ['acme.example'] },
       },
     });
   });

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The whole product on this machine: services, database migrations, the Temporal worker, the Kafka
+# ingress and the demo org. `npm start` runs `up`; `npm stop` runs `down`.
+#
+#   services/app.sh up        install what is missing, start everything, load the demo org
+#   services/app.sh down      stop the worker, the ingress and every service
+#   services/app.sh status    what runs, and where
+#   services/app.sh deps      install npm packages and generate the Prisma client (used by test.sh too)
+set -euo pipefail
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
+RUN_DIR=$REPO_ROOT/.stack/run
+LOG_DIR=$REPO_ROOT/.stack/logs
+STACK=$SCRIPT_DIR/stack.sh
+PROCESSES=(worker ingress)
+
+say() { printf '%s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# npm packages (only when the lockfile changed) and the generated Prisma client.
+deps() {
+  cd "$REPO_ROOT"
+  if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    say "==> installing npm packages (npm ci)"
+    npm ci --no-audit --no-fund
+  fi
+  if [[ ! -f prisma/client/client.ts || prisma/schema.prisma -nt prisma/client/client.ts ]]; then
+    say "==> generating the Prisma client"
+    npx prisma generate >/dev/null
+  fi
+}
+
+entry_of() { echo "$REPO_ROOT/workers/$([[ $1 == worker ]] && echo temporal-worker || echo kafka-ingress).ts"; }
+
+running_pid() { # process -> pid of this clone's process, if it runs
+  local f=$RUN_DIR/$1.pid pid
+  [[ -f $f ]] || return 1
+  pid=$(cat "$f")
+  [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$(entry_of "$1")" && { echo "$pid"; return 0; }
+  rm -f "$f"
+  return 1
+}
+
+start_process() { # worker|ingress; waits for the line the process prints when it is ready
+  local name=$1 ready=$2 log=$LOG_DIR/$1.log pid i
+  if pid=$(running_pid "$name"); then say "$name: already running (pid $pid)"; return 0; fi
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  : >"$log"
+  # shellcheck disable=SC2016 # $$, $0 and $@ belong to the child bash
+  # The child closes every descriptor it inherited beyond stdio, so no caller's pipe stays open.
+  (cd "$REPO_ROOT" && setsid nohup bash -c 'echo $$ >"$0"; for fd in /proc/$$/fd/*; do n=${fd##*/}; ((n > 2)) && eval "exec $n>&-"; done; exec "$@"' \
+    "$RUN_DIR/$name.pid" node "$REPO_ROOT/node_modules/tsx/dist/cli.mjs" "$(entry_of "$name")" >>"$log" 2>&1 </dev/null &)
+  for ((i = 0; i < 600; i++)); do
+    grep -q "$ready" "$log" 2>/dev/null && { say "$name: ready (pid $(cat "$RUN_DIR/$name.pid"), log .stack/logs/$name.log)"; return 0; }
+    if ((i > 20)) && ! running_pid "$name" >/dev/null; then
+      tail -n 20 "$log" >&2
+      die "$name exited during startup; its log is $log"
+    fi
+    sleep 0.2
+  done
+  tail -n 20 "$log" >&2
+  die "$name not ready after 120 s; its log is $log"
+}
+
+stop_process() {
+  local pid i
+  if ! pid=$(running_pid "$1"); then say "$1: not running"; return 0; fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do running_pid "$1" >/dev/null || break; sleep 0.2; done
+  if running_pid "$1" >/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  rm -f "$RUN_DIR/$1.pid"
+  say "$1: stopped"
+}
+
+up() {
+  deps
+  bash "$STACK" start
+  say "==> applying database migrations"
+  (cd "$REPO_ROOT" && npx prisma migrate deploy >/dev/null)
+  start_process worker 'worker: polling'
+  start_process ingress 'ingress: consuming'
+  say "==> loading the demo org (services/demo-org.json)"
+  (cd "$REPO_ROOT" && npx tsx workers/cli.ts import services/demo-org.json | tail -n 1)
+  cat <<EOF
+
+Self Service backend is running.
+  Temporal Web UI   http://127.0.0.1:8233   (every request is a workflow: app-request-<requestId>)
+  Mailpit (emails)  http://127.0.0.1:8025   (API: /api/v1/messages)
+  Kafka             127.0.0.1:9092          (topics selfservice.*.v1)
+Try it:   npm run cli -- available-apps org-acme
+          npm run cli -- send selfservice.app.requested.v1 '{"orgId":"org-acme","userId":"u-alice","appId":"app-expenses","comment":"for the offsite"}'
+Stop it:  npm stop
+EOF
+}
+
+down() {
+  for ((i = ${#PROCESSES[@]} - 1; i >= 0; i--)); do stop_process "${PROCESSES[i]}"; done
+  bash "$STACK" stop
+}
+
+status() {
+  local name pid
+  for name in "${PROCESSES[@]}"; do
+    if pid=$(running_pid "$name"); then printf '%-9s running  pid %s\n' "$name" "$pid"; else printf '%-9s stopped\n' "$name"; fi
+  done
+  bash "$STACK" status
+}
+
+case ${1:-help} in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  deps) deps ;;
+  *) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [[ ${1:-help} == help ]] || exit 2 ;;
+esac
