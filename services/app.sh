@@ -6,6 +6,7 @@
 #   services/app.sh down      stop the worker, the ingress and every service
 #   services/app.sh status    what runs, and where
 #   services/app.sh deps      install npm packages and generate the Prisma client (used by test.sh too)
+#   services/app.sh cli ...   the CLI (workers/cli.ts) with the local payload key (npm run cli)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -13,7 +14,8 @@ REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
 RUN_DIR=$REPO_ROOT/.stack/run
 LOG_DIR=$REPO_ROOT/.stack/logs
 STACK=$SCRIPT_DIR/stack.sh
-PROCESSES=(worker ingress)
+PROCESSES=(worker ingress codec-server)
+KEY_FILE=$REPO_ROOT/.stack/payload-encryption.key
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -31,7 +33,26 @@ deps() {
   fi
 }
 
-entry_of() { echo "$REPO_ROOT/workers/$([[ $1 == worker ]] && echo temporal-worker || echo kafka-ingress).ts"; }
+entry_of() {
+  case $1 in
+    worker) echo "$REPO_ROOT/workers/temporal-worker.ts" ;;
+    ingress) echo "$REPO_ROOT/workers/kafka-ingress.ts" ;;
+    codec-server) echo "$REPO_ROOT/workers/codec-server.ts" ;;
+  esac
+}
+
+# Temporal payloads are encrypted. Without PAYLOAD_ENCRYPTION_KEY in the environment, a local key is
+# made once and kept in .stack (git-ignored); production sets its own key (README, "Payload encryption").
+payload_key() {
+  if [[ -n ${PAYLOAD_ENCRYPTION_KEY:-} ]]; then return 0; fi
+  if [[ ! -s $KEY_FILE ]]; then
+    mkdir -p "$(dirname "$KEY_FILE")"
+    (umask 077 && node -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("base64"))' >"$KEY_FILE")
+    say "==> made a local payload encryption key in .stack/payload-encryption.key"
+  fi
+  PAYLOAD_ENCRYPTION_KEY=$(cat "$KEY_FILE")
+  export PAYLOAD_ENCRYPTION_KEY
+}
 
 running_pid() { # process -> pid of this clone's process, if it runs
   local f=$RUN_DIR/$1.pid pid
@@ -75,17 +96,21 @@ stop_process() {
 
 up() {
   deps
+  payload_key
   bash "$STACK" start
   say "==> applying database migrations"
-  (cd "$REPO_ROOT" && npx prisma migrate deploy >/dev/null)
+  local output
+  output=$(cd "$REPO_ROOT" && npx prisma migrate deploy 2>&1) || { printf '%s\n' "$output" >&2; die "database migrations failed"; }
   start_process worker 'worker: polling'
   start_process ingress 'ingress: consuming'
+  start_process codec-server 'codec-server: listening'
   say "==> loading the demo org (services/demo-org.json)"
   (cd "$REPO_ROOT" && npx tsx workers/cli.ts import services/demo-org.json | tail -n 1)
   cat <<EOF
 
 Self Service backend is running.
-  Temporal Web UI   http://127.0.0.1:8233   (every request is a workflow: app-request-<requestId>)
+  Temporal Web UI   http://127.0.0.1:8233   (every request is a workflow: app-request-<requestId>;
+                                            payloads are encrypted, the UI decodes them through :8888)
   Mailpit (emails)  http://127.0.0.1:8025   (API: /api/v1/messages)
   Kafka             127.0.0.1:9092          (topics selfservice.*.v1)
 Try it:   npm run cli -- available-apps org-acme
@@ -109,8 +134,9 @@ status() {
 
 case ${1:-help} in
   up) up ;;
+  cli) shift; payload_key; cd "$REPO_ROOT" && exec npx tsx workers/cli.ts "$@" ;;
   down) down ;;
   status) status ;;
   deps) deps ;;
-  *) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [[ ${1:-help} == help ]] || exit 2 ;;
+  *) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [[ ${1:-help} == help ]] || exit 2 ;;
 esac

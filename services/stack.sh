@@ -441,7 +441,7 @@ launch_temporal() {
   rotate_log temporal
   launch temporal "$TOOLS_DIR/temporal" server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" \
     --ui-port "$TEMPORAL_UI_PORT" --db-filename "$DATA_DIR/temporal/temporal.db" --namespace default \
-    "${args[@]}"
+    --ui-codec-endpoint "http://127.0.0.1:${CODEC_SERVER_PORT:-8888}" "${args[@]}"
 }
 
 write_kafka_config() {

@@ -30,6 +30,21 @@ const configSchema = z.object({
     .default('smtp://127.0.0.1:1025'),
   MAIL_FROM: z.string().min(3).default('Self Service <self-service@localhost>'),
   MAILPIT_URL: z.url().default('http://127.0.0.1:8025'),
+  /** AES-256 key (base64) that encrypts Temporal payloads; required by every process that talks to Temporal. */
+  PAYLOAD_ENCRYPTION_KEY: z.string().optional(),
+  PAYLOAD_ENCRYPTION_KEY_ID: z.string().regex(/^[A-Za-z0-9._-]+$/).default('key-1'),
+  /** Older keys still needed to read existing histories after a rotation: `id:base64,id:base64`. */
+  PAYLOAD_DECRYPTION_KEYS: z
+    .string()
+    .default('')
+    .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean)),
+  CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
+  CODEC_SERVER_PORT: z.coerce.number().int().min(1).max(65535).default(8888),
+  /** Web UI origins allowed to call the codec server. */
+  CODEC_CORS_ORIGINS: z
+    .string()
+    .default('http://127.0.0.1:8233,http://localhost:8233')
+    .transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean)),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -12,6 +12,7 @@ import { createKafka, ensureTopics } from '../events/kafka';
 import { KafkaEventPublisher } from '../events/publisher';
 import type { Topics } from '../events/topics';
 import type { Config } from './config';
+import { dataConverterFor } from './payload-codec';
 
 /**
  * Wiring of the two processes from the config: the Temporal worker (workflows + activities) and the
@@ -43,7 +44,8 @@ export async function connectIngress(
   const outbox = createOutboxActivities({ db, publisher });
   // A given client (the time-skipping test server's) is the caller's to close.
   const connection = options.temporalClient ? null : await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const client = options.temporalClient ?? new Client({ connection: connection!, namespace: config.TEMPORAL_NAMESPACE });
+  const client =
+    options.temporalClient ?? new Client({ connection: connection!, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
   const router = new TemporalCommandRouter({
     client,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -91,6 +93,7 @@ export async function createWorker(
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities: createActivities({ db, publisher, mailer }),
+    dataConverter: dataConverterFor(config),
     ...workflows,
   });
   return {

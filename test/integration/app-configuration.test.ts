@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { listAvailableApps } from '../../activities/read-models';
 import { startTestBackend, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
+import { runCli } from '../support/cli';
 import { uniqueId } from '../support/test-config';
 
 /**
@@ -462,7 +461,7 @@ describe('per-app Self Service configuration', () => {
         expect.objectContaining({ appId: box, approval: 'Off' }),
       ]);
 
-      const run = await cli('available-apps', target.orgId);
+      const run = await runCli(backend, 'available-apps', target.orgId);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       const rows = run.stdout.split('\n').filter((line) => line.includes(asana) || line.includes(box));
@@ -474,31 +473,4 @@ describe('per-app Self Service configuration', () => {
     });
   });
 
-  interface CliRun {
-    code: number | null;
-    stdout: string;
-    stderr: string;
-  }
-
-  /** Runs `workers/cli.ts` as its own process against this suite's database, topics and task queue. */
-  function cli(...args: string[]): Promise<CliRun> {
-    const root = path.resolve(__dirname, '..', '..');
-    return new Promise((resolve, reject) => {
-      const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'cli.ts'), ...args], {
-        cwd: root,
-        env: {
-          ...process.env,
-          DATABASE_URL: backend.config.DATABASE_URL,
-          KAFKA_TOPIC_NAMESPACE: backend.config.KAFKA_TOPIC_NAMESPACE,
-          TEMPORAL_TASK_QUEUE: backend.config.TEMPORAL_TASK_QUEUE,
-        },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
 });

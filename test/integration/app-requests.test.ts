@@ -8,6 +8,8 @@ import { sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe
 import { mailDetail, mailsTo, waitForMails } from '../support/mailpit';
 import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/test-config';
+import { createAppRequestActivities } from '../../activities/app-requests';
+import { createMailer, createSmtpTransport } from '../../activities/mailer';
 
 /**
  * Org-managed app requests end to end: commands on Kafka, one workflow per request on the real
@@ -193,9 +195,14 @@ describe('org-managed app requests', () => {
     await waitForMails(org.email('requester'));
   });
 
-  test('a denial ends the request and its comment reaches the requester', async () => {
+  test('a denial ends the request, its comment reaches the requester, and the deny notices go where the app says', async () => {
     const org = await seedOrg(commands, { users: ['requester', 'manager'] });
-    const fixture = await appWithConfig(org, { approvalRequired: true, steps: [{ type: 'USER', id: org.user('manager') }, { type: 'USER', id: org.superAdminId }] });
+    const auditor = `audit-${org.orgId}@example.com`;
+    const fixture = await appWithConfig(org, {
+      approvalRequired: true,
+      steps: [{ type: 'USER', id: org.user('manager') }, { type: 'USER', id: org.superAdminId }],
+      notifications: { onDeny: { requester: true, approvers: true, others: [auditor] }, onApprove: { requester: false } },
+    });
     const { requestId, workflowId } = await request(fixture, 'requester');
     await waitForStep(workflowId, 1);
 
@@ -208,7 +215,51 @@ describe('org-managed app requests', () => {
     const [mail] = await waitForMails(org.email('requester'));
     expect(mail?.Subject).toBe(`Denied: the request for ${fixture.label}`);
     expect((await mailDetail(mail!.ID)).Text).toContain('Comment from the approver: Use the shared license instead');
+    // The app's choices: approvers and an extra address hear of the denial too; the second step's approver was never asked.
+    const [auditMail] = await waitForMails(auditor);
+    expect(auditMail?.Subject).toBe(`Denied: the request for ${fixture.label}`);
+    const managerMails = await waitForMails(org.email('manager'), 2);
+    expect(managerMails.map((m) => m.Subject).sort()).toEqual([`Approval needed: requester requests ${fixture.label}`, `Denied: the request for ${fixture.label}`]);
+    expect(await mailsTo(org.email('admin'))).toHaveLength(0);
     await expect(backend.db.appAssignment.count({ where: { appId: fixture.appId } })).resolves.toBe(0);
+  });
+
+  test('a retried notice activity sends no second email', async () => {
+    const org = await seedOrg(commands, { users: ['requester', 'manager'] });
+    const fixture = await appWithConfig(org, { approvalRequired: true, steps: [{ type: 'USER', id: org.user('manager') }] });
+    const { requestId, workflowId } = await request(fixture, 'requester');
+    const view = await waitForStep(workflowId, 1);
+    await waitForMails(org.email('manager'));
+
+    // What Temporal does when an activity is retried after it had already sent: run it again, same input.
+    const mailer = createMailer({ db: backend.db, transport: createSmtpTransport(backend.config.SMTP_URL), from: backend.config.MAIL_FROM });
+    const activities = createAppRequestActivities({ db: backend.db, mailer });
+    const again = await activities.notifyApprovers({ requestId, step: 1, approverIds: [org.user('manager')], notice: 'request', deadline: view.stepDeadline ?? '' });
+    mailer.close();
+    expect(again).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await mailsTo(org.email('manager'))).toHaveLength(1);
+  });
+
+  test('a member removed from the approver group is routed around; the org switch turned off closes the request', async () => {
+    const org = await seedOrg(commands, { users: ['requester', 'finance1', 'finance2'] });
+    const finance = await group(org, ['finance1', 'finance2']);
+    const fixture = await appWithConfig(org, { approvalRequired: true, steps: [{ type: 'GROUP', id: finance }] });
+    const { requestId, workflowId } = await request(fixture, 'requester');
+    await waitForStep(workflowId, 1);
+
+    await commands.directory('group-upserted', { orgId: org.orgId, groupId: finance, name: 'Finance', memberIds: [org.user('finance2')] });
+    await probe.waitFor(accessEvent(requestId, 'reroute'), 'the reroute event');
+    expect((await backend.client.workflow.getHandle(workflowId).query(statusQuery)).currentApproverIds).toEqual([org.user('finance2')]);
+    expect((await decide(fixture, requestId, 'finance1', 'APPROVE')).data).toMatchObject({ code: 'NOT_CURRENT_APPROVER' });
+
+    await commands.accepted('adminCommands', 'selfservice.settings.update-requested.v1', { orgId: org.orgId, actorId: org.superAdminId, changes: { allowOrgManagedApps: false } });
+    const view = await finalView(workflowId);
+    expect(view.status).toBe('DELETED');
+    expect(view.closedReason).toMatch(/no longer allows users to add org-managed app integrations/);
+    await probe.waitFor(accessEvent(requestId, 'delete'), 'the delete event');
+    expect(accessEvents(requestId)).toEqual(['request', 'reroute', 'delete']);
+    await waitForMails(org.email('requester'));
   });
 
   test('decisions by an outsider, by the requester, twice, and after the end are refused and change nothing', async () => {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +7,7 @@ import type { TopicName } from '../../events/topics';
 import { startTestBackend, type TestBackend } from '../support/backend';
 import { CommandClient } from '../support/commands';
 import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
+import { runCli } from '../support/cli';
 import { uniqueId } from '../support/test-config';
 
 /**
@@ -21,7 +21,6 @@ describe('directory sync', () => {
   let probe: TopicProbe;
   let commands: CommandClient;
 
-  const root = path.resolve(__dirname, '..', '..');
   const workDir = mkdtempSync(path.join(tmpdir(), 'directory-sync-'));
 
   beforeAll(async () => {
@@ -446,32 +445,6 @@ describe('directory sync', () => {
   });
 
   describe('JSON import CLI', () => {
-    interface CliRun {
-      code: number | null;
-      stdout: string;
-      stderr: string;
-    }
-
-    /** Runs `workers/cli.ts` as its own process against this suite's database, topics and task queue. */
-    function cli(...args: string[]): Promise<CliRun> {
-      return new Promise((resolve, reject) => {
-        const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'cli.ts'), ...args], {
-          cwd: root,
-          env: {
-            ...process.env,
-            DATABASE_URL: backend.config.DATABASE_URL,
-            KAFKA_TOPIC_NAMESPACE: backend.config.KAFKA_TOPIC_NAMESPACE,
-            TEMPORAL_TASK_QUEUE: backend.config.TEMPORAL_TASK_QUEUE,
-          },
-        });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
-    }
 
     function importFile(content: unknown): string {
       const file = path.join(workDir, `${uniqueId('import')}.json`);
@@ -515,7 +488,7 @@ describe('directory sync', () => {
       const { ids, file } = demoDirectory();
       const filePath = importFile(file);
 
-      const first = await cli('import', filePath);
+      const first = await runCli(backend, 'import', filePath);
       expect(first.stderr).toBe('');
       expect(first.code).toBe(0);
       const lines = first.stdout.trim().split('\n');
@@ -542,7 +515,7 @@ describe('directory sync', () => {
       const commandCount = await backend.db.processedCommand.count({ where: { orgId: ids.orgId } });
       const auditCount = await backend.db.auditEntry.count({ where: { orgId: ids.orgId } });
 
-      const second = await cli('import', filePath);
+      const second = await runCli(backend, 'import', filePath);
       expect(second.code).toBe(0);
       expect(second.stdout).toContain('imported 7 of 7 commands');
       await expect(
@@ -569,7 +542,7 @@ describe('directory sync', () => {
         ],
       };
 
-      const run = await cli('import', importFile(file));
+      const run = await runCli(backend, 'import', importFile(file));
       expect(run.code).not.toBe(0);
       const lines = run.stdout.trim().split('\n');
       expect(lines[0]).toBe(`#0 ${type('org-upserted')} ACCEPTED`);
@@ -584,12 +557,12 @@ describe('directory sync', () => {
     });
 
     test('a file that is not JSON, or not an import file, is refused with the reason and the usage', async () => {
-      const notJson = await cli('import', importFile('{"commands": ['));
+      const notJson = await runCli(backend, 'import', importFile('{"commands": ['));
       expect(notJson.code).toBe(2);
       expect(notJson.stderr).toMatch(/cannot read .* as JSON/);
       expect(notJson.stderr).toContain('usage:');
 
-      const empty = await cli('import', importFile({ commands: [] }));
+      const empty = await runCli(backend, 'import', importFile({ commands: [] }));
       expect(empty.code).toBe(2);
       expect(empty.stderr).toContain('commands must list at least one command');
     });
@@ -601,7 +574,7 @@ describe('directory sync', () => {
       const userAs = (status: string) => ({ type: type('user-upserted'), data: { orgId, userId, email: `${userId}@${domain}`, status, adminRoles: [] } });
       const file = { commands: [{ type: type('org-upserted'), data: { orgId, name: 'Flip flop', emailDomains: [domain] } }, userAs('ACTIVE'), userAs('DEACTIVATED'), userAs('ACTIVE')] };
 
-      const run = await cli('import', importFile(file));
+      const run = await runCli(backend, 'import', importFile(file));
       expect(run.code).toBe(0);
       await expect(backend.db.user.findUniqueOrThrow({ where: { id: userId } })).resolves.toMatchObject({ status: 'ACTIVE' });
     });

@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { DeadLetterHeaders } from '../../events/dead-letters';
 import { listAuditTrail } from '../../activities/read-models';
 import { startTestBackend, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
+import { runCli } from '../support/cli';
 import { uniqueId } from '../support/test-config';
 
 /**
@@ -451,7 +450,7 @@ describe('org Self Service settings and the Technical Contact', () => {
       expect(trail[0]!.message).toMatch(/STALE|version/);
       await expect(listAuditTrail(backend.db, target.orgId, 2)).resolves.toHaveLength(2);
 
-      const run = await cli('audit', target.orgId);
+      const run = await runCli(backend, 'audit', target.orgId);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       const printed = run.stdout
@@ -459,7 +458,7 @@ describe('org Self Service settings and the Technical Contact', () => {
         .split('\n')
         .map((line) => JSON.parse(line) as { commandId: string; actorId: string; outcome: string; code: string | null });
       expect(printed).toEqual(JSON.parse(JSON.stringify(trail)));
-      const limited = await cli('audit', target.orgId, '1');
+      const limited = await runCli(backend, 'audit', target.orgId, '1');
       expect(limited.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { commandId: string }).commandId)).toEqual([commandIds[3]]);
 
       // Append-only: an entry can be neither changed nor removed.
@@ -544,31 +543,4 @@ describe('org Self Service settings and the Technical Contact', () => {
     return probe.matching((record) => record.topic === backend.topics.deadLetters && record.headers.ce_id === commandId)[0];
   }
 
-  interface CliRun {
-    code: number | null;
-    stdout: string;
-    stderr: string;
-  }
-
-  /** Runs `workers/cli.ts` as its own process against this suite's database, topics and task queue. */
-  function cli(...args: string[]): Promise<CliRun> {
-    const root = path.resolve(__dirname, '..', '..');
-    return new Promise((resolve, reject) => {
-      const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'workers', 'cli.ts'), ...args], {
-        cwd: root,
-        env: {
-          ...process.env,
-          DATABASE_URL: backend.config.DATABASE_URL,
-          KAFKA_TOPIC_NAMESPACE: backend.config.KAFKA_TOPIC_NAMESPACE,
-          TEMPORAL_TASK_QUEUE: backend.config.TEMPORAL_TASK_QUEUE,
-        },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
 });

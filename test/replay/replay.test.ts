@@ -2,7 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
+import { dataConverterFor } from '../../workers/payload-codec';
 import { HISTORY_DIR } from '../support/histories';
+import { testConfig } from '../support/test-config';
 
 /**
  * Replays committed histories of finished workflows against today's workflow code. A change to a
@@ -30,7 +32,7 @@ describe('replay of committed workflow histories', () => {
   test.each(histories)('%s replays without non-determinism', async (file) => {
     const history = JSON.parse(readFileSync(path.join(HISTORY_DIR, file), 'utf8'));
     const workflowBundle = { code: readFileSync(process.env.SELFSERVICE_WORKFLOW_BUNDLE!, 'utf8') };
-    await expect(Worker.runReplayHistory({ workflowBundle }, history, file)).resolves.toBeUndefined();
+    await expect(Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverterFor(testConfig()) }, history, file)).resolves.toBeUndefined();
   });
 });
 
@@ -38,6 +40,6 @@ describe('the replay check itself', () => {
   test('a workflow whose commands changed order is caught as non-deterministic', async () => {
     const history = JSON.parse(readFileSync(path.join(HISTORY_DIR, 'app-request-auto-grant.json'), 'utf8'));
     const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/reordered-app-request') });
-    await expect(Worker.runReplayHistory({ workflowBundle }, history)).rejects.toThrow(DeterminismViolationError);
+    await expect(Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverterFor(testConfig()) }, history)).rejects.toThrow(DeterminismViolationError);
   });
 });

@@ -10,6 +10,7 @@ import type { Database } from '../../activities/database';
 import { startIngress } from '../../events/ingress';
 import type { Topics } from '../../events/topics';
 import type { Config } from '../../workers/config';
+import { dataConverterFor } from '../../workers/payload-codec';
 import { connectIngress, createWorker } from '../../workers/runtime';
 import { testConfig } from './test-config';
 
@@ -89,7 +90,10 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
 /** Temporal's time-skipping test server (Java, from Maven Central), started through the project's wrapper. */
 export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
   const wrapper = path.resolve(__dirname, '..', '..', '.stack', 'tools', 'temporal-test-server');
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: wrapper } } });
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: wrapper } },
+    client: { dataConverter: dataConverterFor(testConfig()) },
+  });
   // Like services/stack.sh does for the dev server: the workflows set these typed search attributes.
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',

@@ -9,6 +9,12 @@ export function testDatabaseUrl(): string {
   return url.toString();
 }
 
+/**
+ * The payload encryption key of the test suite. A test key, committed on purpose: the replay tests
+ * decrypt the committed histories with it. Production keys come from the environment.
+ */
+export const TEST_PAYLOAD_ENCRYPTION_KEY = Buffer.alloc(32, 'selfservice-test-payload-key').toString('base64');
+
 /** A config for one test file: its own topic namespace, task queue and consumer group. */
 export function testConfig(overrides: Partial<Record<keyof Config, string>> = {}): Config {
   const run = randomUUID().slice(0, 8);
@@ -18,6 +24,8 @@ export function testConfig(overrides: Partial<Record<keyof Config, string>> = {}
     KAFKA_TOPIC_NAMESPACE: `test-${run}.`,
     TEMPORAL_TASK_QUEUE: `self-service-test-${run}`,
     KAFKA_CONSUMER_GROUP: `selfservice-ingress-test-${run}`,
+    PAYLOAD_ENCRYPTION_KEY: TEST_PAYLOAD_ENCRYPTION_KEY,
+    PAYLOAD_ENCRYPTION_KEY_ID: 'test-key',
     ...overrides,
   });
 }

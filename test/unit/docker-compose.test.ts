@@ -18,17 +18,22 @@ const compose = parse(readFileSync(path.join(__dirname, '..', '..', 'docker-comp
 describe('docker-compose.yml', () => {
   test('defines every service of the stack and the two backend processes', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
-      ['ingress', 'kafka', 'mailpit', 'migrate', 'postgres', 'temporal', 'worker'].sort(),
+      ['codec-server', 'ingress', 'kafka', 'mailpit', 'migrate', 'postgres', 'temporal', 'worker'].sort(),
     );
   });
 
-  test.each(['worker', 'ingress', 'migrate'])('%s gets an environment the config module accepts, pointing at the compose services', (name) => {
+  test.each(['worker', 'ingress', 'migrate', 'codec-server'])('%s gets an environment the config module accepts, pointing at the compose services', (name) => {
     const environment = compose.services[name]?.environment ?? {};
     const config = loadConfig(Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, String(v)])));
     expect(config.TEMPORAL_ADDRESS).toBe('temporal:7233');
     expect(config.KAFKA_BROKERS).toEqual(['kafka:9092']);
     expect(new URL(config.DATABASE_URL).hostname).toBe('postgres');
     expect(new URL(config.SMTP_URL).hostname).toBe('mailpit');
+  });
+
+  test('the Web UI decodes payloads through the codec server, which gets the encryption key', () => {
+    expect(compose.services.temporal?.command).toContain('--ui-codec-endpoint=http://127.0.0.1:8888');
+    expect(String(compose.services['codec-server']?.environment?.PAYLOAD_ENCRYPTION_KEY)).toMatch(/PAYLOAD_ENCRYPTION_KEY/);
   });
 
   test('the Temporal server registers every search attribute the workflows set', () => {
