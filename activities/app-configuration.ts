@@ -1,5 +1,6 @@
 import type { AppSelfServiceConfigInput, Command } from '../events/inbound';
 import { OutboundTypes } from '../events/outbound';
+import { characterCount } from '../events/validation';
 import { requireAdmin } from './admin-authorization';
 import { CommandRejection, type Accepted, type AuditDraft } from './command-ledger';
 import type { Transaction } from './database';
@@ -14,11 +15,6 @@ export const MAX_GROUP_APPROVERS = 100;
 export const MAX_NOTE_LENGTH = 500;
 export const MIN_TIMEOUT_DAYS = 1;
 export const MAX_TIMEOUT_DAYS = 90;
-
-/** Characters as a person counts them (code points), not UTF-16 units: an emoji is one character. */
-export function characterCount(text: string): number {
-  return [...text].length;
-}
 
 export interface RuleViolation {
   code: string;

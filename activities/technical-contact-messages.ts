@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Command } from '../events/inbound';
 import { OutboundTypes } from '../events/outbound';
+import { characterCount } from '../events/validation';
 import { CommandRejection, recordCommand, type Accepted, type AuditDraft, type CommandResult } from './command-ledger';
 import type { Database, Transaction } from './database';
 import type { Mailer } from './mailer';
@@ -25,11 +26,6 @@ export const RATE_LIMIT_WINDOW_MS = 60 * 60 * 1000;
 /** The text as it is mailed: line breaks normalised, surrounding blank space dropped. */
 export function normaliseMessage(message: string): string {
   return message.replace(/\r\n?/g, '\n').trim();
-}
-
-/** Characters as a person counts them (code points, so an emoji is one). */
-export function characterCount(text: string): number {
-  return [...text].length;
 }
 
 export function messageProblem(message: string): { code: string; message: string } | null {

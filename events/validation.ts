@@ -14,3 +14,8 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], prefix = '')
     })
     .join('; ');
 }
+
+/** Characters as a person counts them (code points), not UTF-16 units: an emoji is one character. */
+export function characterCount(text: string): number {
+  return [...text].length;
+}

@@ -12,6 +12,8 @@ npx tsc --noEmit -p tsconfig.json
 echo "==> lint"
 npx eslint .
 echo "==> tests"
+# Services that this run starts (none were running) are stopped again at the end.
+if bash services/stack.sh status | grep -qE '^(temporal|kafka|postgres|mailpit) +running'; then started_here=false; else started_here=true; fi
 results=.stack/test-results.json
 mkdir -p .stack
 rm -f "$results"
@@ -27,5 +29,9 @@ if [[ -f $results ]]; then
 else
   echo "jest wrote no results"
   status=1
+fi
+if [[ $started_here == true ]]; then
+  echo "==> stopping the services this run started"
+  bash services/stack.sh stop >/dev/null
 fi
 exit "$status"

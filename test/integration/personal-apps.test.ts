@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { startTestBackend, type TestBackend } from '../support/backend';
 import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
+import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/test-config';
 
 /**
@@ -132,8 +133,10 @@ describe('personal apps and the move to Okta Personal', () => {
       );
       expect(added.topic).toBe(backend.topics.dashboard);
       expect(added.data).toMatchObject({ orgId: org.orgId, userId: org.userId, personalAppId, catalogAppId, username: 'jane@personal.example' });
-      const workflow = await backend.client.workflow.getHandle(`personal-app-add-${commandId}`).describe();
-      expect(workflow.status.name).toBe('COMPLETED');
+      const handle = backend.client.workflow.getHandle(`personal-app-add-${commandId}`);
+      await handle.result();
+      expect((await handle.describe()).status.name).toBe('COMPLETED');
+      await recordHistory(handle, 'personal-app-added');
     });
 
     test('adding the same app twice keeps one tile: the second add is accepted as already added and not announced again', async () => {
@@ -306,6 +309,9 @@ describe('personal apps and the move to Okta Personal', () => {
         status: 'ACTIVE',
         onDashboard: true,
       });
+      const handle = backend.client.workflow.getHandle(`personal-app-move-${commandId}`);
+      await handle.result();
+      await recordHistory(handle, 'personal-apps-moved');
     });
 
     test('without removeFromDashboard the moved tile stays on the dashboard; moving it again is refused as already moved', async () => {

@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { startTestBackend, type TestBackend } from '../support/backend';
+import { SmtpOutageSwitch } from '../support/smtp-outage';
 import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { mailDetail, mailHeaders, mailsTo, waitForMails } from '../support/mailpit';
-import { uniqueId } from '../support/test-config';
+import { recordHistory } from '../support/histories';
+import { testConfig, uniqueId } from '../support/test-config';
 
 /**
  * "Request an app": a user's message to the Technical Contact, end to end through Kafka, Temporal,
@@ -12,10 +12,12 @@ import { uniqueId } from '../support/test-config';
  */
 describe('messages to the Technical Contact', () => {
   let backend: TestBackend;
+  let smtp: SmtpOutageSwitch;
   let probe: TopicProbe;
 
   beforeAll(async () => {
-    backend = await startTestBackend();
+    smtp = await SmtpOutageSwitch.start(testConfig().SMTP_URL);
+    backend = await startTestBackend({ overrides: { SMTP_URL: smtp.smtpUrl } });
     probe = await TopicProbe.start(backend.kafka, [
       backend.topics.commandResults,
       backend.topics.technicalContactEmails,
@@ -26,22 +28,17 @@ describe('messages to the Technical Contact', () => {
   afterAll(async () => {
     await probe?.stop();
     await backend?.stop();
+    await smtp?.cut();
   });
 
   const SUBMIT = 'selfservice.technical-contact.message-submitted.v1';
-  const stackScript = path.resolve(__dirname, '..', '..', 'services', 'stack.sh');
-
-  function mailpit(action: 'stop' | 'start'): void {
-    execFileSync('bash', [stackScript, action, 'mailpit'], { stdio: 'inherit' });
-  }
-
-  /** Runs `during` with the SMTP sink stopped, and always starts it again (other suites share it). */
-  async function withMailpitStopped(during: () => Promise<void>): Promise<void> {
-    mailpit('stop');
+  /** Runs `during` with SMTP cut off for this suite's worker, and always restores it. */
+  async function withSmtpDown(during: () => Promise<void>): Promise<void> {
+    await smtp.cut();
     try {
       await during();
     } finally {
-      mailpit('start');
+      await smtp.restore();
     }
   }
 
@@ -170,8 +167,10 @@ describe('messages to the Technical Contact', () => {
       contactUserId: org.contactId,
       sentAt: expect.any(Date),
     });
-    const workflow = await backend.client.workflow.getHandle(`technical-contact-message-${commandId}`).describe();
-    expect(workflow.status.name).toBe('COMPLETED');
+    const handle = backend.client.workflow.getHandle(`technical-contact-message-${commandId}`);
+    await handle.result();
+    expect((await handle.describe()).status.name).toBe('COMPLETED');
+    await recordHistory(handle, 'technical-contact-message-sent');
   });
 
   test('CR/LF and header text in the message cannot add headers or recipients', async () => {
@@ -329,7 +328,7 @@ describe('messages to the Technical Contact', () => {
   test('with the SMTP sink down while a message is queued, the email goes out once it is back: exactly one arrives', async () => {
     const org = await seedOrg();
     let commandId = '';
-    await withMailpitStopped(async () => {
+    await withSmtpDown(async () => {
       const submitted = await submit(org, 'Please add Linear (sent during an SMTP outage)');
       commandId = submitted.commandId;
       // Accepted as soon as it is queued, before any email could be sent.
@@ -358,7 +357,7 @@ describe('messages to the Technical Contact', () => {
   test('when the contact leaves while the email waits for the SMTP sink, the email is announced as failed', async () => {
     const org = await seedOrg();
     let commandId = '';
-    await withMailpitStopped(async () => {
+    await withSmtpDown(async () => {
       const submitted = await submit(org, 'Please add Asana');
       commandId = submitted.commandId;
       expect(submitted.result.type).toBe('selfservice.command.accepted.v1');

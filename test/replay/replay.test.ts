@@ -25,6 +25,9 @@ describe('replay of committed workflow histories', () => {
         'app-request-denied.json',
         'app-request-expired.json',
         'app-request-cancelled.json',
+        'personal-app-added.json',
+        'personal-apps-moved.json',
+        'technical-contact-message-sent.json',
       ]),
     );
   });
