@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -133,6 +133,8 @@ async function selfService(): Promise<{ seconds: number; latencies: number[] }> 
 }
 
 async function main(): Promise<void> {
+  // Payloads are encrypted as in production; a run without a configured key uses a throwaway one.
+  process.env.PAYLOAD_ENCRYPTION_KEY ??= randomBytes(32).toString('base64');
   execFileSync('bash', [path.join(root, 'services', 'stack.sh'), 'start'], { stdio: 'inherit' });
   execFileSync('npx', ['prisma', 'migrate', 'deploy'], { cwd: root, stdio: 'ignore', env: { ...process.env, DATABASE_URL: loadConfig().DATABASE_URL.replace(/\/[^/]*$/, '/selfservice_test') } });
   const config = loadConfig();
