@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Command } from '../events/inbound';
+import { requestIdFor } from '../events/command-router';
 import { accessRequestEventType, OutboundTypes } from '../events/outbound';
 import type {
   AuditName,
@@ -24,11 +24,6 @@ import { Prisma } from '../prisma/client/client';
  */
 
 type AppRequestedCommand = Extract<Command, { type: 'selfservice.app.requested.v1' }>;
-
-/** The request id is derived from the command's CloudEvent id: a redelivery maps to the same request. */
-export function requestIdFor(commandId: string): string {
-  return `req-${createHash('sha256').update(commandId).digest('hex').slice(0, 24)}`;
-}
 
 interface StoredStep {
   type: 'USER' | 'GROUP';

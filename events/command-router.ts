@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -6,7 +7,6 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
-import { requestIdFor } from '../activities/app-requests';
 import type { CommandResult } from '../activities/command-ledger';
 import { appRequestWorkflowId, type AdminActionInput, type CancelInput, type DecisionInput } from '../workflows/app-request-model';
 import type { adminCommandWorkflow } from '../workflows/admin-command';
@@ -25,6 +25,11 @@ export const ADMIN_COMMAND_TYPES: ReadonlySet<Command['type']> = new Set([
   'selfservice.technical-contact.set-requested.v1',
   'selfservice.app.self-service-configured.v1',
 ]);
+
+/** The request id is derived from the command's CloudEvent id: a redelivery maps to the same request. */
+export function requestIdFor(commandId: string): string {
+  return `req-${createHash('sha256').update(commandId).digest('hex').slice(0, 24)}`;
+}
 
 export function adminCommandWorkflowId(commandId: string): string {
   return `command-${commandId}`;
