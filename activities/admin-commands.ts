@@ -1,3 +1,4 @@
+import type { AdminCommandType } from '../events/command-router';
 import type { Command } from '../events/inbound';
 import { recordCommand, type CommandHandler, type CommandResult } from './command-ledger';
 import type { Database } from './database';
@@ -6,7 +7,7 @@ import { upsertCatalogApp, upsertGroup, upsertOrg, upsertOrgApp, upsertUser } fr
 import { setTechnicalContact, updateSettings } from './org-settings';
 
 /** The commands that are applied in one step (directory sync and admin changes), by CloudEvent type. */
-export const adminCommandHandlers: Partial<{ [T in Command['type']]: CommandHandler<Extract<Command, { type: T }>> }> = {
+const adminCommandHandlers: { [T in AdminCommandType]: CommandHandler<Extract<Command, { type: T }>> } = {
   'selfservice.directory.org-upserted.v1': upsertOrg,
   'selfservice.directory.user-upserted.v1': upsertUser,
   'selfservice.directory.group-upserted.v1': upsertGroup,
@@ -20,7 +21,7 @@ export const adminCommandHandlers: Partial<{ [T in Command['type']]: CommandHand
 export function createAdminCommandActivities({ db }: { db: Database }) {
   return {
     async applyAdminCommand(command: Command): Promise<CommandResult> {
-      const handler = adminCommandHandlers[command.type] as CommandHandler | undefined;
+      const handler = (adminCommandHandlers as Partial<Record<Command['type'], CommandHandler>>)[command.type];
       if (!handler) throw new Error(`no handler for command type ${command.type}`);
       return recordCommand(db, command, handler);
     },

@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Partitioners } from 'kafkajs';
 import { encodeCloudEvent } from '../events/cloudevents';
-import { startIngress } from '../events/ingress';
+import type { Command } from '../events/inbound';
 import { loadConfig } from '../workers/config';
 import { connectIngress, createWorker } from '../workers/runtime';
 
@@ -81,40 +81,31 @@ async function selfService(): Promise<{ seconds: number; latencies: number[] }> 
       if (data.userId) granted.set(data.userId, Date.now());
     },
   });
-  const consumer = await startIngress({
-    kafka: ingress.kafka,
-    groupId: config.KAFKA_CONSUMER_GROUP,
-    topics: ingress.topics,
-    router: ingress.router,
-    publisher: ingress.publisher,
-    deadLetters: ingress.deadLetters,
-  });
+  const consumer = await ingress.consume(config.KAFKA_CONSUMER_GROUP);
+  const admin = (type: Command['type'], data: Record<string, unknown>) =>
+    ingress.router.runAdminCommand({ commandId: randomUUID(), type, source: 'urn:bench', receivedAt: new Date().toISOString(), data } as Command);
 
   return worker.runUntil(async () => {
     // One org with one app that needs no approval, and one user per request.
     const orgId = `bench-org-${run}`;
-    await ingress.router.runAdminCommand({ commandId: randomUUID(), type: 'selfservice.directory.org-upserted.v1', source: 'urn:bench', receivedAt: '', data: { orgId, name: 'Bench', emailDomains: ['bench.example'] } });
-    const admin = `${orgId}-admin`;
+    await admin('selfservice.directory.org-upserted.v1', { orgId, name: 'Bench', emailDomains: ['bench.example'] });
+    const adminId = `${orgId}-admin`;
     const users = Array.from({ length: REQUESTS }, (_, index) => `${orgId}-u${index}`);
-    for (const userId of [admin, ...users]) {
-      await ingress.router.runAdminCommand({
-        commandId: randomUUID(),
-        type: 'selfservice.directory.user-upserted.v1',
-        source: 'urn:bench',
-        receivedAt: '',
-        data: { orgId, userId, email: `${userId}@bench.example`, status: 'ACTIVE', adminRoles: userId === admin ? ['SUPER_ADMIN'] : [] },
-      });
+    for (const userId of [adminId, ...users]) {
+      const adminRoles = userId === adminId ? ['SUPER_ADMIN'] : [];
+      await admin('selfservice.directory.user-upserted.v1', { orgId, userId, email: `${userId}@bench.example`, status: 'ACTIVE', adminRoles });
     }
-    await ingress.router.runAdminCommand({ commandId: randomUUID(), type: 'selfservice.directory.org-app-upserted.v1', source: 'urn:bench', receivedAt: '', data: { orgId, appId: `${orgId}-app`, label: 'Bench app', signOnMode: 'SAML', status: 'ACTIVE' } });
-    await ingress.router.runAdminCommand({ commandId: randomUUID(), type: 'selfservice.settings.update-requested.v1', source: 'urn:bench', receivedAt: '', data: { orgId, actorId: admin, changes: { allowOrgManagedApps: true } } });
-    await ingress.router.runAdminCommand({ commandId: randomUUID(), type: 'selfservice.app.self-service-configured.v1', source: 'urn:bench', receivedAt: '', data: { orgId, actorId: admin, appId: `${orgId}-app`, config: { requestsEnabled: true, approvalRequired: false } } });
+    const appId = `${orgId}-app`;
+    await admin('selfservice.directory.org-app-upserted.v1', { orgId, appId, label: 'Bench app', signOnMode: 'SAML', status: 'ACTIVE' });
+    await admin('selfservice.settings.update-requested.v1', { orgId, actorId: adminId, changes: { allowOrgManagedApps: true } });
+    await admin('selfservice.app.self-service-configured.v1', { orgId, actorId: adminId, appId, config: { requestsEnabled: true, approvalRequired: false } });
 
     const sentAt = new Map<string, number>();
     const started = Date.now();
     await Promise.all(
       users.map(async (userId) => {
         sentAt.set(userId, Date.now());
-        await send('selfservice.app.requested.v1', ingress.topics.userRequests, { orgId, userId, appId: `${orgId}-app` });
+        await send('selfservice.app.requested.v1', ingress.topics.userRequests, { orgId, userId, appId });
       }),
     );
     const deadline = Date.now() + 10 * 60_000;

@@ -15,7 +15,7 @@ import type { Command } from './inbound';
 import type { CommandRouter } from './ingress';
 
 /** Directory sync and admin changes: applied in one step by `adminCommandWorkflow`. */
-export const ADMIN_COMMAND_TYPES: ReadonlySet<Command['type']> = new Set([
+const ADMIN_COMMANDS = [
   'selfservice.directory.org-upserted.v1',
   'selfservice.directory.user-upserted.v1',
   'selfservice.directory.group-upserted.v1',
@@ -24,7 +24,11 @@ export const ADMIN_COMMAND_TYPES: ReadonlySet<Command['type']> = new Set([
   'selfservice.settings.update-requested.v1',
   'selfservice.technical-contact.set-requested.v1',
   'selfservice.app.self-service-configured.v1',
-]);
+] as const satisfies readonly Command['type'][];
+
+/** The worker's handler table is typed by this, so a routed type without a handler does not compile. */
+export type AdminCommandType = (typeof ADMIN_COMMANDS)[number];
+export const ADMIN_COMMAND_TYPES: ReadonlySet<Command['type']> = new Set(ADMIN_COMMANDS);
 
 /** The request id is derived from the command's CloudEvent id: a redelivery maps to the same request. */
 export function requestIdFor(commandId: string): string {

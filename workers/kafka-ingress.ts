@@ -1,4 +1,3 @@
-import { startIngress } from '../events/ingress';
 import { inboundTopics } from '../events/topics';
 import { loadConfig } from './config';
 import { connectIngress } from './runtime';
@@ -7,15 +6,7 @@ import { connectIngress } from './runtime';
 async function main(): Promise<void> {
   const config = loadConfig();
   const runtime = await connectIngress(config);
-  const consumer = await startIngress({
-    kafka: runtime.kafka,
-    groupId: config.KAFKA_CONSUMER_GROUP,
-    topics: runtime.topics,
-    router: runtime.router,
-    publisher: runtime.publisher,
-    deadLetters: runtime.deadLetters,
-    log: (message) => console.log(`ingress: ${message}`),
-  });
+  const consumer = await runtime.consume(config.KAFKA_CONSUMER_GROUP, (message) => console.log(`ingress: ${message}`));
   console.log(`ingress: consuming ${inboundTopics.map((name) => runtime.topics[name]).join(', ')} from ${config.KAFKA_BROKERS.join(',')}`);
 
   const shutdown = async () => {

@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import type { Kafka } from 'kafkajs';
+import type { Consumer, Kafka } from 'kafkajs';
 import { createActivities } from '../activities';
 import { commandRef, recordRejected } from '../activities/command-ledger';
 import { createDatabase, type Database } from '../activities/database';
@@ -8,6 +8,7 @@ import { createMailer, createSmtpTransport, type Mailer } from '../activities/ma
 import { createOutboxActivities } from '../activities/outbox';
 import { TemporalCommandRouter } from '../events/command-router';
 import { KafkaDeadLetterSink } from '../events/dead-letters';
+import { startIngress } from '../events/ingress';
 import { createKafka, ensureTopics } from '../events/kafka';
 import { KafkaEventPublisher } from '../events/publisher';
 import type { Topics } from '../events/topics';
@@ -28,6 +29,8 @@ export interface IngressRuntime {
   publisher: KafkaEventPublisher;
   deadLetters: KafkaDeadLetterSink;
   router: TemporalCommandRouter;
+  /** Starts consuming the inbound topics as consumer group `groupId`. */
+  consume(groupId: string, log?: (message: string) => void): Promise<Consumer>;
   close(): Promise<void>;
 }
 
@@ -62,6 +65,7 @@ export async function connectIngress(
     publisher,
     deadLetters,
     router,
+    consume: (groupId, log) => startIngress({ kafka, groupId, topics, router, publisher, deadLetters, log }),
     async close() {
       await Promise.allSettled([publisher.disconnect(), deadLetters.disconnect(), db.$disconnect(), connection?.close()]);
     },

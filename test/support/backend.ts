@@ -7,7 +7,6 @@ import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/se
 import { ALL_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import type { Database } from '../../activities/database';
-import { startIngress } from '../../events/ingress';
 import type { Topics } from '../../events/topics';
 import type { Config } from '../../workers/config';
 import { dataConverterFor } from '../../workers/payload-codec';
@@ -61,14 +60,7 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
     client: ingress.client,
     producer,
     async startIngress() {
-      consumer = await startIngress({
-        kafka: ingress.kafka,
-        groupId: config.KAFKA_CONSUMER_GROUP,
-        topics: ingress.topics,
-        router: ingress.router,
-        publisher: ingress.publisher,
-        deadLetters: ingress.deadLetters,
-      });
+      consumer = await ingress.consume(config.KAFKA_CONSUMER_GROUP);
     },
     async stopIngress() {
       await consumer?.disconnect();
