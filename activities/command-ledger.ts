@@ -28,6 +28,11 @@ export interface CommandRef {
   commandId: string;
   type: string;
   orgId?: string;
+  /**
+   * The ledger row and result event id, when not the command id: a command that conflicts with the one
+   * owning its id is recorded apart (`<id>#conflict-<fingerprint>`), so each gets one result.
+   */
+  ledgerId?: string;
 }
 
 export interface AuditDraft {
@@ -74,6 +79,8 @@ function toJson(value: unknown): object | undefined {
   return value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as object);
 }
 
+const ledgerIdOf = (command: CommandRef): string => command.ledgerId ?? command.commandId;
+
 async function findRecorded(tx: Transaction, commandId: string): Promise<CommandResult | null> {
   const row = await tx.processedCommand.findUnique({ where: { commandId } });
   return row ? (row.result as unknown as CommandResult) : null;
@@ -88,7 +95,7 @@ async function writeRecord(
 ): Promise<void> {
   await tx.processedCommand.create({
     data: {
-      commandId: command.commandId,
+      commandId: ledgerIdOf(command),
       commandType: command.type,
       orgId: command.orgId ?? null,
       outcome: result.outcome,
@@ -133,7 +140,7 @@ function resultEvent(command: CommandRef, result: CommandResult, time: string): 
           ...result.details,
         };
   return {
-    id: `${command.commandId}:result`,
+    id: `${ledgerIdOf(command)}:result`,
     topic: 'commandResults',
     type: result.outcome === 'ACCEPTED' ? OutboundTypes.commandAccepted : OutboundTypes.commandRejected,
     key: orgId ?? command.commandId,
@@ -152,7 +159,7 @@ export async function recordRejected(
   details: Record<string, unknown> = {},
 ): Promise<CommandResult> {
   return db.$transaction(async (tx) => {
-    const recorded = await findRecorded(tx, command.commandId);
+    const recorded = await findRecorded(tx, ledgerIdOf(command));
     if (recorded) return recorded;
     const time = new Date().toISOString();
     const result: CommandResult = {
@@ -223,5 +230,56 @@ export async function recordCommand<C extends Command>(
       return recordRejected(db, ref, error.code, error.message, error.audit, error.details);
     }
     throw error;
+  }
+}
+
+/**
+ * Claims a command id (CloudEvents identify a command by source + id) for the fingerprint of its
+ * content. The first claim wins; a later one with the same source and fingerprint is a repeat (a
+ * redelivery or a producer's retry), anything else a conflict.
+ */
+export async function claimCommand(db: Database, claim: { commandId: string; source: string; fingerprint: string }): Promise<'new' | 'repeat' | 'conflict'> {
+  const created = await db.commandClaim.createMany({ data: [claim], skipDuplicates: true });
+  if (created.count === 1) return 'new';
+  const owner = await db.commandClaim.findUnique({ where: { commandId: claim.commandId } });
+  return owner && owner.source === claim.source && owner.fingerprint === claim.fingerprint ? 'repeat' : 'conflict';
+}
+
+/** Whether a command (or its conflict record) already has a result in the ledger. */
+export async function hasResult(db: Database, commandId: string): Promise<boolean> {
+  return (await db.processedCommand.count({ where: { commandId } })) > 0;
+}
+
+/**
+ * Ends a command whose processing failed permanently: an INTERNAL_ERROR result naming the incident, and
+ * a dead-letter copy of the validated command (through the outbox). Should even that write be refused
+ * (the data is what no store accepts), both are written without the command's data.
+ */
+export async function recordFailed(db: Database, command: Command, incidentId: string): Promise<CommandResult> {
+  const message = `the command could not be processed and was not applied (incident ${incidentId})`;
+  const write = (withData: boolean) =>
+    db.$transaction(async (tx) => {
+      const ref = withData ? commandRef(command) : { commandId: command.commandId, type: command.type };
+      const recorded = await findRecorded(tx, ref.commandId);
+      if (recorded) return recorded;
+      const time = new Date().toISOString();
+      const result: CommandResult = { commandId: ref.commandId, commandType: ref.type, outcome: 'REJECTED', code: 'INTERNAL_ERROR', message, details: { incidentId }, eventIds: [] };
+      const deadLetter: OutboundEvent = {
+        id: `${ref.commandId}:dead-letter`,
+        topic: 'deadLetters',
+        type: command.type,
+        key: ref.orgId ?? ref.commandId,
+        time,
+        data: { commandId: ref.commandId, source: withData ? command.source : undefined, incidentId, error: 'INTERNAL_ERROR', ...(withData ? { data: command.data } : {}) },
+      };
+      const events = [resultEvent(ref, result, time), deadLetter];
+      result.eventIds = events.map((event) => event.id);
+      await writeRecord(tx, ref, result, events, undefined);
+      return result;
+    });
+  try {
+    return await write(true);
+  } catch {
+    return write(false);
   }
 }

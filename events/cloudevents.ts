@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FORBIDDEN_IN_NAMES, Limits, PROTOTYPE_KEYS } from './limits';
 import { describeIssues } from './validation';
 
 /**
@@ -30,14 +31,28 @@ export type DecodeResult =
 
 const STRUCTURED_CONTENT_TYPE = 'application/cloudevents+json';
 
+const attribute = (name: string, max: number) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? 'is required' : `${name} must be a string`) })
+    .min(1, `${name} must be a non-empty string`)
+    .max(max, `${name} must be at most ${max} characters`)
+    .refine((value) => !FORBIDDEN_IN_NAMES.test(value), `${name} must not contain control characters`);
+
 const envelopeSchema = z.object({
   specversion: z.literal('1.0', { error: 'specversion must be "1.0"' }),
-  id: z.string().trim().min(1, 'id must be a non-empty string').max(200, 'id must be at most 200 characters'),
-  source: z.string().min(1, 'source must be a non-empty string'),
-  type: z.string().min(1, 'type must be a non-empty string'),
+  id: attribute('id', Limits.ceId).refine((value) => value.trim() === value, 'id must not start or end with blank space'),
+  source: attribute('source', Limits.ceSource),
+  type: attribute('type', Limits.ceType),
   time: z.iso.datetime({ offset: true, error: 'time must be an RFC 3339 timestamp' }).optional(),
-  subject: z.string().optional(),
+  subject: attribute('subject', Limits.ceSubject).optional(),
 });
+
+/** The id and type of an event, when they are usable to address a rejection (bounded, no control characters). */
+function usable(value: unknown, max: number): string | undefined {
+  return typeof value === 'string' && value.length > 0 && value.length <= max && value.trim() === value && !FORBIDDEN_IN_NAMES.test(value)
+    ? value
+    : undefined;
+}
 
 /** Kafka header values arrive as Buffers (or arrays of them); the contract uses single UTF-8 strings. */
 export function headersToStrings(headers: Record<string, unknown> | undefined): KafkaHeaders {
@@ -50,15 +65,73 @@ export function headersToStrings(headers: Record<string, unknown> | undefined): 
   return result;
 }
 
-function parseJson(value: Buffer | null): { ok: true; json: unknown } | { ok: false; reason: string } {
-  if (value === null || value.length === 0) return { ok: false, reason: 'the record has no body' };
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(bytes: Buffer): string | null {
   try {
-    return { ok: true, json: JSON.parse(value.toString('utf8')) };
-  } catch (error) {
-    return { ok: false, reason: `the body is not valid JSON (${(error as Error).message})` };
+    return utf8.decode(bytes);
+  } catch {
+    return null;
   }
 }
 
+/**
+ * Inbound headers, checked: at most `Limits.headerCount`, names and values bounded, values valid
+ * UTF-8, and no header given twice (a repeated `ce_id` could mean two different commands).
+ */
+export function inboundHeaders(headers: Record<string, unknown> | undefined): { ok: true; headers: KafkaHeaders } | { ok: false; reason: string } {
+  const entries = Object.entries(headers ?? {});
+  if (entries.length > Limits.headerCount) return { ok: false, reason: `the record has ${entries.length} headers; at most ${Limits.headerCount} are allowed` };
+  const result: KafkaHeaders = {};
+  for (const [rawName, value] of entries) {
+    const name = rawName.toLowerCase();
+    if (name.length > Limits.headerNameChars || FORBIDDEN_IN_NAMES.test(name)) {
+      return { ok: false, reason: `a header name is longer than ${Limits.headerNameChars} characters or holds control characters` };
+    }
+    const values = (Array.isArray(value) ? value : [value]).filter((single) => single !== undefined && single !== null);
+    if (values.length === 0) continue;
+    if (values.length > 1 || name in result) return { ok: false, reason: `header ${name} is given more than once` };
+    const bytes = Buffer.isBuffer(values[0]) ? values[0] : Buffer.from(String(values[0]));
+    if (bytes.length > Limits.headerValueBytes) return { ok: false, reason: `header ${name} is longer than ${Limits.headerValueBytes} bytes` };
+    const text = decodeUtf8(bytes);
+    if (text === null) return { ok: false, reason: `header ${name} is not valid UTF-8` };
+    result[name] = text;
+  }
+  return { ok: true, headers: result };
+}
+
+/** The first problem of a JSON value's shape that no schema should have to meet: depth and prototype keys. */
+function shapeProblem(value: unknown, depth = 1): string | null {
+  if (typeof value !== 'object' || value === null) return null;
+  if (depth > Limits.jsonDepth) return `the body is nested deeper than ${Limits.jsonDepth} levels`;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const problem = shapeProblem(item, depth + 1);
+      if (problem) return problem;
+    }
+    return null;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    if (PROTOTYPE_KEYS.has(key)) return `the body uses the reserved key "${key}"`;
+    const problem = shapeProblem(item, depth + 1);
+    if (problem) return problem;
+  }
+  return null;
+}
+
+function parseJson(value: Buffer | null): { ok: true; json: unknown } | { ok: false; reason: string } {
+  if (value === null || value.length === 0) return { ok: false, reason: 'the record has no body' };
+  const text = decodeUtf8(value);
+  if (text === null) return { ok: false, reason: 'the body is not valid UTF-8' };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'the body is not valid JSON' };
+  }
+  const problem = shapeProblem(json);
+  return problem ? { ok: false, reason: problem } : { ok: true, json };
+}
 
 export function decodeCloudEvent(record: KafkaRecord): DecodeResult {
   const contentType = record.headers['content-type'] ?? '';
@@ -66,10 +139,10 @@ export function decodeCloudEvent(record: KafkaRecord): DecodeResult {
 
   if (contentType.startsWith(STRUCTURED_CONTENT_TYPE)) {
     if (!body.ok) return { ok: false, reason: body.reason };
-    const candidate = (typeof body.json === 'object' && body.json !== null ? body.json : {}) as Record<string, unknown>;
+    const candidate = (typeof body.json === 'object' && body.json !== null && !Array.isArray(body.json) ? body.json : {}) as Record<string, unknown>;
     const envelope = envelopeSchema.safeParse(candidate);
-    const id = typeof candidate.id === 'string' ? candidate.id : undefined;
-    const type = typeof candidate.type === 'string' ? candidate.type : undefined;
+    const id = usable(candidate.id, Limits.ceId);
+    const type = usable(candidate.type, Limits.ceType);
     if (!envelope.success) return { ok: false, reason: `invalid CloudEvent: ${describeIssues(envelope.error.issues)}`, id, type };
     if (!('data' in candidate)) return { ok: false, reason: 'the CloudEvent has no data', id, type };
     return { ok: true, event: { ...envelope.data, specversion: '1.0', data: candidate.data } };
@@ -83,8 +156,8 @@ export function decodeCloudEvent(record: KafkaRecord): DecodeResult {
     time: record.headers.ce_time,
     subject: record.headers.ce_subject,
   });
-  const id = record.headers.ce_id;
-  const type = record.headers.ce_type;
+  const id = usable(record.headers.ce_id, Limits.ceId);
+  const type = usable(record.headers.ce_type, Limits.ceType);
   if (!envelope.success) {
     return { ok: false, reason: `invalid CloudEvent headers (binary mode): ${describeIssues(envelope.error.issues.map((issue) => ({ ...issue, path: issue.path.map((p) => `ce_${String(p)}`) })))}`, id, type };
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
@@ -12,7 +13,7 @@ import { appRequestWorkflowId, type AdminActionInput, type CancelInput, type Dec
 import type { adminCommandWorkflow } from '../workflows/admin-command';
 import { SelfServiceCommandType, SelfServiceOrgId } from '../workflows/search-attributes';
 import type { Command } from './inbound';
-import type { CommandRouter } from './ingress';
+import type { CommandRouter, RouteContext } from './ingress';
 
 /** Directory sync and admin changes: applied in one step by `adminCommandWorkflow`. */
 const ADMIN_COMMANDS = [
@@ -100,8 +101,48 @@ export interface TemporalRouterOptions {
   client: Client;
   taskQueue: string;
   /** Records and announces the rejection of a command that no workflow took on. */
-  reject: (command: Command, code: string, message: string) => Promise<void>;
+  reject: (command: Command, code: string, message: string, details?: Record<string, unknown>) => Promise<void>;
+  /** Whether the ledger holds a result for this command id. */
+  hasResult: (commandId: string) => Promise<boolean>;
 }
+
+const HEARTBEAT_MS = 3000;
+
+/**
+ * Waits for `work`, heartbeating meanwhile so that the consumer keeps its partitions; a wait is never
+ * longer than `timeoutMs`, after which a transient error is thrown and the ingress tries again.
+ */
+async function heartbeating<T>(work: Promise<T>, context: RouteContext, timeoutMs: number, what: string): Promise<T> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    for (;;) {
+      const tick = new Promise<'tick'>((resolve) => {
+        timer = setTimeout(() => resolve('tick'), HEARTBEAT_MS);
+      });
+      const outcome = await Promise.race([work.then((value) => ({ value })), tick]);
+      clearTimeout(timer);
+      if (outcome !== 'tick') return outcome.value;
+      if (Date.now() - started > timeoutMs) throw new CommandWaitTimeout(`${what} did not finish within ${Math.round(timeoutMs / 1000)} s`);
+      await context.heartbeat();
+    }
+  } finally {
+    clearTimeout(timer);
+    work.catch(() => undefined);
+  }
+}
+
+/** A wait that ran out: transient (the worker or a service is slow or down), the ingress tries again. */
+export class CommandWaitTimeout extends Error {
+  override readonly name = 'CommandWaitTimeout';
+  readonly code = 'ETIMEDOUT';
+}
+
+/** Outside the ingress (the CLI's import, the benchmark): nothing to keep alive. */
+const QUIET: RouteContext = { repeat: false, heartbeat: async () => undefined };
+
+/** How long the ingress waits for one admin command or Update before it asks again. */
+const WAIT_TIMEOUT_MS = 60_000;
 
 /**
  * Hands commands to Temporal. Workflow ids come from the command's CloudEvent id, so a redelivered
@@ -111,18 +152,19 @@ export interface TemporalRouterOptions {
 export class TemporalCommandRouter implements CommandRouter {
   constructor(private readonly options: TemporalRouterOptions) {}
 
-  async route(command: Command): Promise<void> {
+  async route(command: Command, context: RouteContext): Promise<void> {
     if (ADMIN_COMMAND_TYPES.has(command.type)) {
-      await this.runAdminCommand(command);
+      await this.runAdminCommand(command, context);
       return;
     }
     const workflow = COMMAND_WORKFLOWS[command.type];
     if (workflow) {
+      if (context.repeat && (await this.finishedLongAgo(command, workflow))) return;
       await this.startCommandWorkflow(command, workflow);
       return;
     }
     if (isRequestCommand(command)) {
-      await this.updateRequest(command);
+      await this.updateRequest(command, context);
       return;
     }
     await this.options.reject(command, 'UNSUPPORTED_COMMAND', `${command.type} is not handled by this version of the backend`);
@@ -151,10 +193,30 @@ export class TemporalCommandRouter implements CommandRouter {
     return workflowId;
   }
 
+  /**
+   * A repeated command whose workflow is gone although its result is recorded: it ran to its end and
+   * Temporal has since dropped the history (Kafka keeps records longer). Starting it again would
+   * re-open a closed request, so it is left alone.
+   */
+  private async finishedLongAgo(command: Command, workflow: CommandWorkflow): Promise<boolean> {
+    const state = await describe(this.options.client.workflow.getHandle(workflow.workflowId(command)));
+    return state === 'missing' && (await this.options.hasResult(command.commandId));
+  }
+
   /** Waits for the result, so directory upserts of one org (one partition) apply in Kafka order. */
-  async runAdminCommand(command: Command): Promise<CommandResult> {
+  async runAdminCommand(command: Command, context: RouteContext = QUIET): Promise<CommandResult> {
     const workflowId = await this.startCommandWorkflow(command, { workflowType: 'adminCommandWorkflow', workflowId: () => adminCommandWorkflowId(command.commandId) });
-    return this.options.client.workflow.getHandle<typeof adminCommandWorkflow>(workflowId).result();
+    const handle = this.options.client.workflow.getHandle<typeof adminCommandWorkflow>(workflowId);
+    try {
+      return await heartbeating(handle.result(), context, WAIT_TIMEOUT_MS, `command ${command.commandId}`);
+    } catch (error) {
+      if (!(error instanceof WorkflowFailedError)) throw error;
+      // The workflow ended the command itself (INTERNAL_ERROR with its incident); make sure of a result.
+      const incidentId = incidentIn(error);
+      const message = `the command could not be processed and was not applied (incident ${incidentId})`;
+      await this.options.reject(command, 'INTERNAL_ERROR', message, { incidentId });
+      return { commandId: command.commandId, commandType: command.type, outcome: 'REJECTED', code: 'INTERNAL_ERROR', message, details: { incidentId }, eventIds: [] };
+    }
   }
 
   /**
@@ -162,12 +224,13 @@ export class TemporalCommandRouter implements CommandRouter {
    * the accepted result; a refusal (the Update's validator or handler said no, or there is no such
    * pending request) is recorded here.
    */
-  async updateRequest(command: RequestCommand): Promise<void> {
+  async updateRequest(command: RequestCommand, context: RouteContext): Promise<void> {
     const { client } = this.options;
     const workflowId = appRequestWorkflowId(command.data.requestId);
     const handle = client.workflow.getHandle(workflowId);
     try {
-      await handle.executeUpdate(REQUEST_UPDATES[command.type], { args: [updateInput(command)], updateId: command.commandId });
+      const update = handle.executeUpdate(REQUEST_UPDATES[command.type], { args: [updateInput(command)], updateId: command.commandId });
+      await heartbeating(update, context, WAIT_TIMEOUT_MS, `update ${command.commandId}`);
     } catch (error) {
       const refusal = error instanceof WorkflowUpdateFailedError ? applicationFailureIn(error) : null;
       if (refusal) {
@@ -186,6 +249,16 @@ export class TemporalCommandRouter implements CommandRouter {
       throw error;
     }
   }
+}
+
+/** The incident id that a workflow failed with (see workflows/command-failure.ts), or a new one. */
+function incidentIn(error: WorkflowFailedError): string {
+  const cause = error.cause;
+  if (cause instanceof ApplicationFailure && cause.type === 'INTERNAL_ERROR') {
+    const [incidentId] = (cause.details ?? []) as unknown[];
+    if (typeof incidentId === 'string') return incidentId;
+  }
+  return `wf-${createHash('sha256').update(error.message).digest('hex').slice(0, 12)}`;
 }
 
 /** The business refusal behind an update failure (it may be wrapped in an activity failure). */

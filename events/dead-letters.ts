@@ -1,4 +1,5 @@
 import { Partitioners, type IHeaders, type Kafka, type Producer } from 'kafkajs';
+import { bounded, Limits } from './limits';
 
 /** An inbound Kafka record as consumed, with where it came from. */
 export interface InboundRecord {
@@ -20,9 +21,83 @@ export const DeadLetterHeaders = {
   sourcePartition: 'dlq-source-partition',
   sourceOffset: 'dlq-source-offset',
   failedAt: 'dlq-failed-at',
+  /** The original size in bytes, when the value was cut to keep the copy under the broker's limit. */
+  valueTruncated: 'dlq-value-truncated',
+  /** The fields removed because they are named like secrets (`password`, `token`, ...). */
+  redacted: 'dlq-redacted',
 } as const;
 
-/** Sends the original bytes and headers to the dead-letter topic, plus headers naming the error. */
+/** Field names that hold secrets: never kept in a dead-letter copy, a log line or a result. */
+export const SECRET_FIELD = /^pass$|pass(word|wd|phrase)|secret|token|credential|api[-_]?key|private[-_]?key/i;
+
+/** Removes every field named like a secret, at any depth; returns the names removed. */
+export function withoutSecrets(value: unknown): { value: unknown; removed: string[] } {
+  const removed = new Set<string>();
+  const strip = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(strip);
+    if (typeof node !== 'object' || node === null) return node;
+    const kept: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(node)) {
+      if (SECRET_FIELD.test(key)) removed.add(key);
+      else kept[key] = strip(item);
+    }
+    return kept;
+  };
+  return { value: strip(value), removed: [...removed].sort() };
+}
+
+/** The JSON body of a record with its secret fields removed, or the bytes as they were when nothing was removed. */
+export function redactedValue(value: Buffer | null): { value: Buffer | null; removed: string[] } {
+  if (value === null) return { value, removed: [] };
+  let json: unknown;
+  try {
+    json = JSON.parse(value.toString('utf8'));
+  } catch {
+    return { value, removed: [] };
+  }
+  const stripped = withoutSecrets(json);
+  return stripped.removed.length === 0 ? { value, removed: [] } : { value: Buffer.from(JSON.stringify(stripped.value)), removed: stripped.removed };
+}
+
+function cut(bytes: Buffer, max: number): Buffer {
+  return bytes.length <= max ? bytes : bytes.subarray(0, max);
+}
+
+/**
+ * The dead-letter copy of a record: its bytes and headers, minus secret fields, cut so that the copy
+ * can never exceed `Limits.deadLetterBytes`, plus headers naming the error and the origin. Nothing
+ * from the payload is written into the added headers.
+ */
+export function deadLetterCopy(record: InboundRecord, reason: string, failedAt: Date): { key: Buffer | null; value: Buffer | null; headers: IHeaders } {
+  const headers: IHeaders = {};
+  let headerBytes = 0;
+  for (const [name, raw] of Object.entries(record.headers).slice(0, Limits.headerCount)) {
+    const single = Array.isArray(raw) ? raw[0] : raw;
+    if (single === undefined || single === null || name.length > Limits.headerNameChars || name.startsWith('dlq-')) continue;
+    const bytes = cut(Buffer.isBuffer(single) ? single : Buffer.from(String(single)), Limits.headerValueBytes);
+    headers[name] = bytes;
+    headerBytes += name.length + bytes.length;
+  }
+  const key = record.key === null ? null : cut(record.key, Limits.headerValueBytes);
+  const redacted = redactedValue(record.value);
+  if (redacted.removed.length > 0) headers[DeadLetterHeaders.redacted] = bounded(redacted.removed.join(','), 200);
+  const room = Limits.deadLetterBytes - headerBytes - (key?.length ?? 0) - 4 * Limits.headerValueBytes;
+  let value = redacted.value;
+  if (value !== null && value.length > room) {
+    headers[DeadLetterHeaders.valueTruncated] = String(value.length);
+    value = cut(value, room);
+  }
+  Object.assign(headers, {
+    [DeadLetterHeaders.error]: bounded(reason),
+    [DeadLetterHeaders.sourceTopic]: bounded(record.topic, 255),
+    [DeadLetterHeaders.sourcePartition]: String(record.partition),
+    [DeadLetterHeaders.sourceOffset]: bounded(record.offset, 40),
+    [DeadLetterHeaders.failedAt]: failedAt.toISOString(),
+  });
+  return { key, value, headers };
+}
+
+/** Sends bounded, secret-free copies of refused records to the dead-letter topic. */
 export class KafkaDeadLetterSink implements DeadLetterSink {
   private constructor(
     private readonly producer: Producer,
@@ -36,24 +111,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   }
 
   async send(record: InboundRecord, reason: string): Promise<void> {
-    await this.producer.send({
-      topic: this.topic,
-      acks: -1,
-      messages: [
-        {
-          key: record.key,
-          value: record.value,
-          headers: {
-            ...record.headers,
-            [DeadLetterHeaders.error]: reason,
-            [DeadLetterHeaders.sourceTopic]: record.topic,
-            [DeadLetterHeaders.sourcePartition]: String(record.partition),
-            [DeadLetterHeaders.sourceOffset]: record.offset,
-            [DeadLetterHeaders.failedAt]: new Date().toISOString(),
-          },
-        },
-      ],
-    });
+    await this.producer.send({ topic: this.topic, acks: -1, messages: [deadLetterCopy(record, reason, new Date())] });
   }
 
   async disconnect(): Promise<void> {

@@ -1,18 +1,50 @@
 import { z } from 'zod';
+import { FORBIDDEN_IN_NAMES, FORBIDDEN_IN_TEXT, Limits } from './limits';
 import type { TopicName } from './topics';
 
-/** Inbound commands of the public contract (product spec sections 4 and 5), one zod schema per type. */
+/**
+ * Inbound commands of the public contract (product spec sections 4 and 5), one zod schema per type.
+ * Every string and list is bounded (`limits.ts`); ids and names refuse control characters, free text
+ * keeps only tab, line feed and carriage return. A refusal names the field and the limit.
+ */
 
 const id = (what: string) =>
   z
     .string({ error: `${what} must be a string` })
     .trim()
     .min(1, `${what} must not be empty`)
-    .max(128, `${what} must be at most 128 characters`);
+    .max(Limits.id, `${what} must be at most ${Limits.id} characters`)
+    .refine((value) => !FORBIDDEN_IN_NAMES.test(value), `${what} must not contain control characters`);
 
-const email = z.email({ error: 'must be a valid email address' }).max(254);
+const name = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .trim()
+    .min(1, `${what} must not be empty`)
+    .max(Limits.name, `${what} must be at most ${Limits.name} characters`)
+    .refine((value) => !FORBIDDEN_IN_NAMES.test(value), `${what} must not contain control characters`);
+
+/**
+ * Free text. Its limit in characters (as a person counts them) is a business rule with its own code
+ * (COMMENT_TOO_LONG, NOTE_TOO_LONG, MESSAGE_TOO_LONG); a text more than twice that long in UTF-16 units
+ * cannot be a slip and is refused here, before it reaches a workflow's history.
+ */
+const text = (what: string, max: number) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .max(max * 2, `${what} must be at most ${max} characters`)
+    .refine((value) => !FORBIDDEN_IN_TEXT.test(value), `${what} must not contain control characters other than tab and line breaks`);
+
+const list = <T extends z.ZodType>(what: string, item: T, max: number) =>
+  z.array(item, { error: `${what} must be a list` }).max(max, `${what} must list at most ${max} entries`);
+
+const email = z
+  .email({ error: 'must be a valid email address' })
+  .max(Limits.email, `must be at most ${Limits.email} characters`)
+  .refine((value) => !FORBIDDEN_IN_NAMES.test(value), 'must not contain control characters');
 const domain = z
-  .string()
+  .string({ error: 'must be a domain name' })
+  .max(Limits.domain, `must be at most ${Limits.domain} characters`)
   .trim()
   .toLowerCase()
   .regex(/^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$/, 'must be a domain name such as example.com');
@@ -25,10 +57,10 @@ export const SIGN_ON_MODES = ['SAML', 'OIDC', 'SWA', 'WS_FEDERATION', 'BOOKMARK'
 
 export const orgUpserted = z.object({
   orgId: id('orgId'),
-  name: z.string().trim().min(1, 'name must not be empty').max(200),
-  emailDomains: z.array(domain).min(1, 'emailDomains must list at least one domain'),
+  name: name('name'),
+  emailDomains: list('emailDomains', domain, Limits.emailDomains).min(1, 'emailDomains must list at least one domain'),
   /** Omitted: keep what the backend has (a routine sync need not know the blocked domains). */
-  blockedPersonalDomains: z.array(domain).optional(),
+  blockedPersonalDomains: list('blockedPersonalDomains', domain, Limits.blockedPersonalDomains).optional(),
   /** Support-managed flags; an omitted flag keeps its current value. */
   features: z.object({ PERSONAL_APP_MIGRATION: z.boolean().optional() }).optional(),
 });
@@ -37,29 +69,29 @@ export const userUpserted = z.object({
   orgId: id('orgId'),
   userId: id('userId'),
   email,
-  displayName: z.string().trim().max(200).optional(),
+  displayName: name('displayName').optional(),
   status: z.enum(USER_STATUSES, { error: `status must be one of ${USER_STATUSES.join(', ')}` }),
-  adminRoles: z.array(z.enum(ADMIN_ROLES, { error: `adminRoles may hold only ${ADMIN_ROLES.join(', ')}` })).default([]),
+  adminRoles: list('adminRoles', z.enum(ADMIN_ROLES, { error: `adminRoles may hold only ${ADMIN_ROLES.join(', ')}` }), Limits.adminRoles).default([]),
 });
 
 export const groupUpserted = z.object({
   orgId: id('orgId'),
   groupId: id('groupId'),
-  name: z.string().trim().min(1).max(200),
-  memberIds: z.array(id('memberIds[]')).max(10000),
+  name: name('name'),
+  memberIds: list('memberIds', id('memberIds[]'), Limits.groupMembers),
 });
 
 export const catalogAppUpserted = z.object({
   catalogAppId: id('catalogAppId'),
-  name: z.string().trim().min(1).max(200),
-  signOnModes: z.array(z.enum(SIGN_ON_MODES)).min(1, 'signOnModes must list at least one mode'),
+  name: name('name'),
+  signOnModes: list('signOnModes', z.enum(SIGN_ON_MODES), Limits.signOnModes).min(1, 'signOnModes must list at least one mode'),
   requiresPersonalAttributes: z.boolean().default(false),
 });
 
 export const orgAppUpserted = z.object({
   orgId: id('orgId'),
   appId: id('appId'),
-  label: z.string().trim().min(1).max(200),
+  label: name('label'),
   signOnMode: z.enum(SIGN_ON_MODES),
   status: z.enum(['ACTIVE', 'INACTIVE'], { error: 'status must be ACTIVE or INACTIVE' }),
   catalogAppId: id('catalogAppId').optional(),
@@ -111,18 +143,18 @@ export const approverStep = z.object({
 const recipients = z.object({
   requester: z.boolean().optional(),
   approvers: z.boolean().optional(),
-  others: z.array(email).max(20).optional(),
+  others: list('others', email, Limits.notificationOthers).optional(),
 });
 
 export const appSelfServiceConfig = z.object({
   requestsEnabled: z.boolean(),
   approvalRequired: z.boolean(),
-  noteForRequester: z.string().optional(),
-  approverSteps: z.array(approverStep).max(100, 'approverSteps is far too long').optional(),
+  noteForRequester: text('noteForRequester', Limits.noteForRequester).optional(),
+  approverSteps: list('approverSteps', approverStep, Limits.approverSteps).optional(),
   notifications: z
     .object({ onApprove: recipients.optional(), onDeny: recipients.optional(), onExpire: recipients.optional() })
     .optional(),
-  fallbackApproverIds: z.array(id('fallbackApproverIds[]')).max(100).optional(),
+  fallbackApproverIds: list('fallbackApproverIds', id('fallbackApproverIds[]'), Limits.fallbackApprovers).optional(),
 });
 export type AppSelfServiceConfigInput = z.infer<typeof appSelfServiceConfig>;
 
@@ -140,7 +172,7 @@ export const appRequestAdminAction = z.object({
   actorId: id('actorId'),
   requestId: id('requestId'),
   action: z.enum(ADMIN_ACTIONS, { error: `action must be one of ${ADMIN_ACTIONS.join(', ')}` }),
-  reason: z.string().max(1000).optional(),
+  reason: text('reason', Limits.reason).optional(),
 });
 
 // --- end-user requests (selfservice.user-requests.v1) ---------------------------------------------
@@ -149,7 +181,7 @@ export const appRequested = z.object({
   orgId: id('orgId'),
   userId: id('userId'),
   appId: id('appId'),
-  comment: z.string().optional(),
+  comment: text('comment', Limits.comment).optional(),
 });
 
 export const appRequestCancelled = z.object({ orgId: id('orgId'), userId: id('userId'), requestId: id('requestId') });
@@ -159,7 +191,7 @@ export const personalAppAddRequested = z.strictObject(
     orgId: id('orgId'),
     userId: id('userId'),
     catalogAppId: id('catalogAppId'),
-    username: z.string().trim().min(1).max(254).optional(),
+    username: name('username').max(Limits.email, `username must be at most ${Limits.email} characters`).optional(),
   },
   {
     error: (issue) =>
@@ -172,13 +204,13 @@ export const personalAppAddRequested = z.strictObject(
 export const technicalContactMessageSubmitted = z.object({
   orgId: id('orgId'),
   userId: id('userId'),
-  message: z.string({ error: 'message must be a string' }),
+  message: text('message', Limits.technicalContactMessage),
 });
 
 export const personalAppMoveRequested = z.object({
   orgId: id('orgId'),
   userId: id('userId'),
-  personalAppIds: z.array(id('personalAppIds[]')).min(1, 'personalAppIds must list at least one app').max(100),
+  personalAppIds: list('personalAppIds', id('personalAppIds[]'), Limits.personalAppIds).min(1, 'personalAppIds must list at least one app'),
   removeFromDashboard: z.boolean().default(false),
 });
 
@@ -189,7 +221,7 @@ export const appRequestDecided = z.object({
   requestId: id('requestId'),
   approverId: id('approverId'),
   decision: z.enum(['APPROVE', 'DENY'], { error: 'decision must be APPROVE or DENY' }),
-  comment: z.string().optional(),
+  comment: text('comment', Limits.comment).optional(),
 });
 
 /** Every inbound type, the topic it belongs on, and the schema of its data. */

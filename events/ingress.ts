@@ -1,60 +1,120 @@
+import { createHash } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
-import { decodeCloudEvent, headersToStrings } from './cloudevents';
-import type { DeadLetterSink, InboundRecord } from './dead-letters';
+import { decodeCloudEvent, inboundHeaders } from './cloudevents';
+import { redactedValue, type DeadLetterSink, type InboundRecord } from './dead-letters';
 import { inboundCommands, isInboundType, type Command } from './inbound';
+import { bounded, Limits } from './limits';
 import { describeIssues } from './validation';
-import { OutboundTypes, type OutboundEvent } from './outbound';
-import type { EventPublisher } from './publisher';
 import { inboundTopics, type Topics } from './topics';
 
 /**
  * Kafka ingress: turns each inbound record into a validated command and hands it to the router.
- * A record that is not a valid command goes to the dead-letter topic (and, when it carries a
- * CloudEvent id, gets a rejected result); the consumer keeps going. A failure to hand over a valid
- * command (Temporal or the database unreachable) is thrown, so the offset is not committed and
- * Kafka redelivers: nothing accepted is lost.
+ *
+ * - A record that is not a valid command goes to the dead-letter topic (a bounded, secret-free copy)
+ *   and, when it carries a usable CloudEvent id, gets a rejected result recorded in the ledger.
+ * - A command is identified by CloudEvents' `source` + `id`; its id is claimed with a fingerprint of
+ *   its content, so a repeat with other content gets a conflict of its own and nothing of the first.
+ * - A transient failure (a service down) is retried here, heartbeating, so the consumer stays in its
+ *   group and resumes within seconds of the service coming back; nothing is committed meanwhile.
+ * - A permanent failure (a bug, data no store accepts) ends that one command with `INTERNAL_ERROR`
+ *   and an incident id that the log names, plus a dead-letter copy; the partition goes on.
  */
 
 export interface CommandRouter {
-  route(command: Command): Promise<void>;
+  route(command: Command, context: RouteContext): Promise<void>;
+}
+
+export interface RouteContext {
+  /** The id was claimed before by the same content: a redelivery or a producer's retry. */
+  repeat: boolean;
+  /** Keeps the consumer's group membership alive during a long wait. */
+  heartbeat(): Promise<void>;
 }
 
 export type ParsedRecord =
-  | { ok: true; command: Command }
-  | { ok: false; code: string; reason: string; commandId?: string; commandType?: string; orgId?: string };
+  | { ok: true; command: Command; fingerprint: string }
+  | { ok: false; code: string; reason: string; commandId?: string; commandType?: string; source?: string; orgId?: string };
 
+/** What the ingress needs of the command ledger. */
+export interface IngressLedger {
+  /** Claims a command id for a content fingerprint: new, a repeat of the same content, or a conflict. */
+  claim(claim: CommandClaim): Promise<'new' | 'repeat' | 'conflict'>;
+  /** Records (once) and publishes a rejected result. */
+  reject(rejection: IngressRejection): Promise<void>;
+}
 
-export function parseRecord(record: InboundRecord, topics: Topics): ParsedRecord {
-  const decoded = decodeCloudEvent({
-    key: record.key?.toString('utf8') ?? null,
-    value: record.value,
-    headers: headersToStrings(record.headers as Record<string, unknown>),
-  });
+export interface CommandClaim {
+  commandId: string;
+  source: string;
+  fingerprint: string;
+}
+
+export interface IngressRejection {
+  commandId: string;
+  commandType: string;
+  orgId?: string;
+  code: string;
+  message: string;
+  /** Set for a conflict: the ledger keeps the conflict apart from the command that owns the id. */
+  ledgerId?: string;
+  details?: Record<string, unknown>;
+}
+
+/** Canonical JSON (sorted keys), so the same content in another key order has the same fingerprint. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export function fingerprintOf(parts: unknown[]): string {
+  return createHash('sha256').update(canonical(parts)).digest('hex');
+}
+
+function recordBytes(record: InboundRecord): number {
+  let size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
+  for (const [name, value] of Object.entries(record.headers)) {
+    for (const single of Array.isArray(value) ? value : [value]) {
+      size += name.length + (Buffer.isBuffer(single) ? single.length : String(single ?? '').length);
+    }
+  }
+  return size;
+}
+
+function orgIdOf(data: unknown): string | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const orgId = (data as { orgId?: unknown }).orgId;
+  return typeof orgId === 'string' && orgId.length <= Limits.id ? orgId : undefined;
+}
+
+export function parseRecord(record: InboundRecord, topics: Topics, maxEventBytes: number = Limits.eventBytes): ParsedRecord {
+  const headers = inboundHeaders(record.headers as Record<string, unknown>);
+  if (!headers.ok) return { ok: false, code: 'MALFORMED_EVENT', reason: headers.reason };
+  const size = recordBytes(record);
+  if (size > maxEventBytes) {
+    const decodedHeaders = decodeCloudEvent({ key: null, value: Buffer.from('null'), headers: headers.headers });
+    const addressed = decodedHeaders.ok ? decodedHeaders.event : { id: (decodedHeaders as { id?: string }).id, type: (decodedHeaders as { type?: string }).type, source: undefined };
+    return { ok: false, code: 'EVENT_TOO_LARGE', reason: `the record has ${size} bytes; at most ${maxEventBytes} are allowed`, commandId: addressed.id, commandType: addressed.type, source: addressed.source };
+  }
+  const decoded = decodeCloudEvent({ key: record.key?.toString('utf8') ?? null, value: record.value, headers: headers.headers });
   if (!decoded.ok) {
     return { ok: false, code: 'MALFORMED_EVENT', reason: decoded.reason, commandId: decoded.id, commandType: decoded.type };
   }
   const { event } = decoded;
-  const orgId =
-    typeof event.data === 'object' && event.data !== null && typeof (event.data as { orgId?: unknown }).orgId === 'string'
-      ? (event.data as { orgId: string }).orgId
-      : undefined;
-  const rejected = (code: string, reason: string): ParsedRecord => ({
-    ok: false,
-    code,
-    reason,
-    commandId: event.id,
-    commandType: event.type,
-    orgId,
-  });
+  const orgId = orgIdOf(event.data);
+  const rejected = (code: string, reason: string): ParsedRecord => ({ ok: false, code, reason, commandId: event.id, commandType: event.type, source: event.source, orgId });
   if (!isInboundType(event.type)) {
     return rejected('UNKNOWN_COMMAND_TYPE', `type ${event.type} is not an inbound command of this contract`);
   }
   const spec = inboundCommands[event.type];
   if (topics[spec.topic] !== record.topic) {
-    return rejected('WRONG_TOPIC', `type ${event.type} belongs on topic ${topics[spec.topic]}, not ${record.topic}`);
+    return rejected('WRONG_TOPIC', `type ${event.type} belongs on topic ${topics[spec.topic]}, not ${bounded(record.topic, 255)}`);
   }
   const data = spec.data.safeParse(event.data);
-  if (!data.success) return rejected('INVALID_COMMAND', describeIssues(data.error.issues, 'data'));
+  if (!data.success) return rejected('INVALID_COMMAND', describeIssues(data.error.issues.slice(0, 10), 'data'));
   const command = {
     commandId: event.id,
     type: event.type,
@@ -62,45 +122,118 @@ export function parseRecord(record: InboundRecord, topics: Topics): ParsedRecord
     receivedAt: new Date().toISOString(),
     data: data.data,
   } as Command;
-  return { ok: true, command };
-}
-
-export function rejectionEvent(rejection: Extract<ParsedRecord, { ok: false }>): OutboundEvent | null {
-  if (!rejection.commandId) return null;
-  return {
-    id: `${rejection.commandId}:result`,
-    topic: 'commandResults',
-    type: OutboundTypes.commandRejected,
-    key: rejection.orgId ?? rejection.commandId,
-    time: new Date().toISOString(),
-    data: {
-      commandId: rejection.commandId,
-      commandType: rejection.commandType ?? 'unknown',
-      orgId: rejection.orgId,
-      code: rejection.code,
-      message: rejection.reason,
-    },
-  };
+  return { ok: true, command, fingerprint: fingerprintOf([event.source, event.type, event.data]) };
 }
 
 export interface IngressDependencies {
   topics: Topics;
   router: CommandRouter;
-  publisher: EventPublisher;
+  ledger: IngressLedger;
   deadLetters: DeadLetterSink;
+  /** True for a failure that waiting can cure (a service down); anything else is permanent. */
+  isTransient(error: unknown): boolean;
+  maxEventBytes?: number;
   log?: (message: string) => void;
 }
 
-export async function handleRecord(record: InboundRecord, deps: IngressDependencies): Promise<void> {
-  const parsed = parseRecord(record, deps.topics);
-  if (parsed.ok) {
-    await deps.router.route(parsed.command);
+const RETRY_DELAYS_MS = [200, 500, 1000, 2000, 3000];
+const HEARTBEAT_MS = 3000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs `attempt` until it succeeds or fails permanently, retrying transient failures with a short back-off. */
+async function untilDone<T>(label: string, attempt: () => Promise<T>, deps: IngressDependencies, heartbeat: () => Promise<void>): Promise<T> {
+  for (let tries = 0; ; tries += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!deps.isTransient(error)) throw error;
+      const delay = RETRY_DELAYS_MS[Math.min(tries, RETRY_DELAYS_MS.length - 1)] ?? 3000;
+      if (tries % 10 === 0) deps.log?.(`${label}: ${describeError(error)}; retrying (attempt ${tries + 1})`);
+      await sleep(delay);
+      await heartbeat().catch(() => undefined);
+    }
+  }
+}
+
+/** An error as a log line may show it: its name, code and a bounded message (no payload is put in errors by this code). */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return bounded(String(error), 300);
+  const code = (error as { code?: unknown }).code;
+  return bounded(`${error.name}${code !== undefined ? ` ${String(code)}` : ''}: ${error.message}`, 500);
+}
+
+export function newIncidentId(): string {
+  return `inc-${createHash('sha256').update(`${Date.now()}:${Math.random()}`).digest('hex').slice(0, 16)}`;
+}
+
+export async function handleRecord(record: InboundRecord, deps: IngressDependencies, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
+  const where = `${bounded(record.topic, 255)}[${record.partition}]@${record.offset}`;
+  const parsed = parseRecord(record, deps.topics, deps.maxEventBytes);
+  if (!parsed.ok) {
+    await untilDone(`dead-lettering ${where}`, () => refuse(record, parsed, deps, where), deps, heartbeat);
     return;
   }
-  deps.log?.(`dead-lettering ${record.topic}[${record.partition}]@${record.offset}: ${parsed.code} ${parsed.reason}`);
-  await deps.deadLetters.send(record, `${parsed.code}: ${parsed.reason}`);
-  const result = rejectionEvent(parsed);
-  if (result) await deps.publisher.publish([result]);
+  const { command } = parsed;
+  try {
+    await untilDone(`handing over ${where}`, async () => {
+      const claim = await deps.ledger.claim({ commandId: command.commandId, source: command.source, fingerprint: parsed.fingerprint });
+      if (claim === 'conflict') {
+        deps.log?.(`command id conflict at ${where}: ${command.commandId}`);
+        await deps.ledger.reject({
+          commandId: command.commandId,
+          commandType: command.type,
+          orgId: 'orgId' in command.data ? command.data.orgId : undefined,
+          code: 'COMMAND_ID_CONFLICT',
+          message: `command id ${command.commandId} was already used for a different command (another source, org or content); use a new id for a new command`,
+          ledgerId: `${command.commandId}#conflict-${parsed.fingerprint.slice(0, 16)}`,
+        });
+        return;
+      }
+      await deps.router.route(command, { repeat: claim === 'repeat', heartbeat });
+    }, deps, heartbeat);
+  } catch (error) {
+    const incidentId = newIncidentId();
+    deps.log?.(`incident ${incidentId}: command ${command.commandId} (${command.type}) at ${where} failed permanently: ${describeError(error)}`);
+    await untilDone(`recording incident ${incidentId}`, async () => {
+      await deps.deadLetters.send(record, `INTERNAL_ERROR: incident ${incidentId}`);
+      await deps.ledger.reject({
+        commandId: command.commandId,
+        commandType: command.type,
+        orgId: 'orgId' in command.data ? command.data.orgId : undefined,
+        code: 'INTERNAL_ERROR',
+        message: `the command could not be processed and was not applied (incident ${incidentId})`,
+        details: { incidentId },
+      });
+    }, deps, heartbeat);
+  }
+}
+
+/** A record that is not a valid command: a dead-letter copy, and a result when it can be addressed. */
+async function refuse(record: InboundRecord, parsed: Extract<ParsedRecord, { ok: false }>, deps: IngressDependencies, where: string): Promise<void> {
+  const removed = redactedValue(record.value).removed;
+  const reason = removed.length > 0 ? `${parsed.reason} (removed from the dead-letter copy: ${removed.join(', ')})` : parsed.reason;
+  deps.log?.(`dead-lettering ${where}: ${parsed.code} ${bounded(reason, 300)}`);
+  await deps.deadLetters.send(record, `${parsed.code}: ${reason}`);
+  if (!parsed.commandId) return;
+  const claim = await deps.ledger.claim({
+    commandId: parsed.commandId,
+    source: parsed.source ?? '',
+    fingerprint: fingerprintOf(['refused', record.value?.toString('base64') ?? null, parsed.code, parsed.source ?? null, parsed.commandType ?? null]),
+  });
+  const conflict = claim === 'conflict';
+  await deps.ledger.reject({
+    commandId: parsed.commandId,
+    commandType: parsed.commandType ?? 'unknown',
+    orgId: parsed.orgId,
+    code: conflict ? 'COMMAND_ID_CONFLICT' : parsed.code,
+    message: conflict
+      ? `command id ${parsed.commandId} was already used for a different command; this one was also refused: ${bounded(reason)}`
+      : bounded(reason),
+    ...(conflict ? { ledgerId: `${parsed.commandId}#conflict-${fingerprintOf([record.value?.toString('base64') ?? null]).slice(0, 16)}` } : {}),
+  });
 }
 
 export interface IngressOptions extends IngressDependencies {
@@ -108,17 +241,39 @@ export interface IngressOptions extends IngressDependencies {
   groupId: string;
 }
 
-/** Starts consuming every inbound topic; records of one partition are handled one at a time, in order. */
+/**
+ * Starts consuming every inbound topic. Records of one partition are handled one at a time, in order;
+ * partitions are handled concurrently, so one slow command holds up only its own partition.
+ */
 export async function startIngress(options: IngressOptions): Promise<Consumer> {
-  const consumer = options.kafka.consumer({ groupId: options.groupId, sessionTimeout: 30000, heartbeatInterval: 3000 });
+  const consumer = options.kafka.consumer({
+    groupId: options.groupId,
+    // A replaced ingress takes over within seconds: a dead member is evicted after 10 s.
+    sessionTimeout: 10000,
+    rebalanceTimeout: 20000,
+    heartbeatInterval: 1000,
+    retry: { initialRetryTime: 250, maxRetryTime: 3000, retries: Number.MAX_SAFE_INTEGER },
+  });
   await consumer.connect();
   await consumer.subscribe({ topics: inboundTopics.map((name) => options.topics[name]), fromBeginning: true });
   await consumer.run({
-    eachMessage: async ({ topic, partition, message }) => {
-      await handleRecord(
-        { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers ?? {} },
-        options,
-      );
+    partitionsConsumedConcurrently: 16,
+    eachMessage: async ({ topic, partition, message, heartbeat }) => {
+      let beating = true;
+      const beat = async () => {
+        if (beating) await heartbeat().catch(() => undefined);
+      };
+      const timer = setInterval(() => void beat(), HEARTBEAT_MS);
+      try {
+        await handleRecord(
+          { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers ?? {} },
+          options,
+          beat,
+        );
+      } finally {
+        beating = false;
+        clearInterval(timer);
+      }
     },
   });
   return consumer;

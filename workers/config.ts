@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Limits } from '../events/limits';
 
 /**
  * The one place where process settings are read. Every process (worker, ingress, CLI, tests) calls
@@ -38,6 +39,8 @@ const configSchema = z.object({
     .string()
     .default('')
     .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean)),
+  /** The largest inbound record (key + value + headers) accepted, in bytes; larger ones are dead-lettered. */
+  MAX_EVENT_BYTES: z.coerce.number().int().min(4096).max(1_000_000).default(Limits.eventBytes),
   CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
   CODEC_SERVER_PORT: z.coerce.number().int().min(1).max(65535).default(8888),
   /** Web UI origins allowed to call the codec server. */

@@ -1,14 +1,15 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, ServiceError } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Consumer, Kafka } from 'kafkajs';
 import { createActivities } from '../activities';
-import { commandRef, recordRejected } from '../activities/command-ledger';
+import { claimCommand, commandRef, hasResult, recordRejected } from '../activities/command-ledger';
 import { createDatabase, type Database } from '../activities/database';
 import { createMailer, createSmtpTransport, type Mailer } from '../activities/mailer';
+import { isTransient } from '../activities/failures';
 import { createOutboxActivities } from '../activities/outbox';
 import { TemporalCommandRouter } from '../events/command-router';
 import { KafkaDeadLetterSink } from '../events/dead-letters';
-import { startIngress } from '../events/ingress';
+import { startIngress, type IngressLedger } from '../events/ingress';
 import { createKafka, ensureTopics } from '../events/kafka';
 import { KafkaEventPublisher } from '../events/publisher';
 import type { Topics } from '../events/topics';
@@ -49,13 +50,21 @@ export async function connectIngress(
   const connection = options.temporalClient ? null : await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client =
     options.temporalClient ?? new Client({ connection: connection!, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
+  const ledger: IngressLedger = {
+    claim: (claim) => claimCommand(db, claim),
+    async reject({ commandId, commandType, orgId, ledgerId, code, message, details }) {
+      const result = await recordRejected(db, { commandId, type: commandType, orgId, ledgerId }, code, message, undefined, details);
+      await outbox.publishEvents(result.eventIds);
+    },
+  };
   const router = new TemporalCommandRouter({
     client,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    reject: async (command, code, message) => {
-      const result = await recordRejected(db, commandRef(command), code, message);
+    reject: async (command, code, message, details) => {
+      const result = await recordRejected(db, commandRef(command), code, message, undefined, details);
       await outbox.publishEvents(result.eventIds);
     },
+    hasResult: (commandId) => hasResult(db, commandId),
   });
   return {
     kafka,
@@ -65,11 +74,23 @@ export async function connectIngress(
     publisher,
     deadLetters,
     router,
-    consume: (groupId, log) => startIngress({ kafka, groupId, topics, router, publisher, deadLetters, log }),
+    consume: (groupId, log) =>
+      startIngress({ kafka, groupId, topics, router, ledger, deadLetters, isTransient: ingressFailureIsTransient, maxEventBytes: config.MAX_EVENT_BYTES, log }),
     async close() {
       await Promise.allSettled([publisher.disconnect(), deadLetters.disconnect(), db.$disconnect(), connection?.close()]);
     },
   };
+}
+
+/** gRPC statuses of Temporal that no retry changes: the request itself is wrong. */
+const PERMANENT_GRPC = new Set([3 /* INVALID_ARGUMENT */, 11 /* OUT_OF_RANGE */, 12 /* UNIMPLEMENTED */]);
+
+function ingressFailureIsTransient(error: unknown): boolean {
+  if (error instanceof ServiceError) {
+    const status = (error.cause as { code?: unknown } | undefined)?.code;
+    if (typeof status === 'number' && PERMANENT_GRPC.has(status)) return false;
+  }
+  return isTransient(error);
 }
 
 export interface WorkerRuntime {

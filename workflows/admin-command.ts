@@ -3,6 +3,7 @@ import type { Activities } from '../activities';
 import type { CommandResult } from '../activities/command-ledger';
 import type { Command } from '../events/inbound';
 import { reviewSignal } from './app-request';
+import { endingOnPermanentFailure } from './command-failure';
 
 const { applyAdminCommand, publishEvents, pendingRequestsAffectedBy } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -15,8 +16,11 @@ const { applyAdminCommand, publishEvents, pendingRequestsAffectedBy } = proxyAct
  * a second run. Pending requests that the change may affect are asked to review themselves.
  */
 export async function adminCommandWorkflow(command: Command): Promise<CommandResult> {
-  const result = await applyAdminCommand(command);
-  await publishEvents(result.eventIds);
+  const result = await endingOnPermanentFailure(command, async () => {
+    const applied = await applyAdminCommand(command);
+    await publishEvents(applied.eventIds);
+    return applied;
+  });
   if (result.outcome === 'ACCEPTED') {
     for (const workflowId of await pendingRequestsAffectedBy(command)) {
       try {

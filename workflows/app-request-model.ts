@@ -174,3 +174,31 @@ export function outcomeRecipients(choice: NotificationChoice | undefined): Requi
 }
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Temporal refuses a search attribute value over 2 KB by default. The approver list is kept under a
+ * budget: when a step's approvers do not fit, the value holds `group:<groupId>` for a group step and
+ * as many approver ids as fit, so a large group's requests are still found by its group.
+ */
+export const APPROVER_SEARCH_BUDGET_BYTES = 1800;
+
+export function searchableApprovers(approverIds: readonly string[], groupId?: string): string[] {
+  const size = (ids: readonly string[]) => ids.reduce((total, id) => total + utf8Bytes(id) + 3, 2);
+  if (size(approverIds) <= APPROVER_SEARCH_BUDGET_BYTES) return [...approverIds];
+  const kept: string[] = groupId ? [`group:${groupId}`] : [];
+  for (const id of approverIds) {
+    if (size([...kept, id]) > APPROVER_SEARCH_BUDGET_BYTES) break;
+    kept.push(id);
+  }
+  return kept;
+}
+
+/** UTF-8 length without Node's Buffer (not available in the workflow sandbox). */
+function utf8Bytes(text: string): number {
+  let bytes = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+}

@@ -5,6 +5,8 @@ import {
   defineQuery,
   defineSignal,
   defineUpdate,
+  log,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -27,7 +29,9 @@ import {
   type RequestPlan,
   type RequestView,
   type StepPlan,
+  searchableApprovers,
 } from './app-request-model';
+import { endingOnPermanentFailure } from './command-failure';
 import {
   SelfServiceAppId,
   SelfServiceApproverIds,
@@ -49,6 +53,20 @@ const activities = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+/** Emails ride out an SMTP outage for a day; a recipient the server refuses fails at once (non-retryable). */
+const mail = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+/**
+ * Since this patch, emails are sent beside the request, not in its path: an Update returns once its
+ * decision is recorded, and a step's timer runs whatever happens to its emails. Histories recorded
+ * before it replay the old order.
+ */
+const NOTHING_WAITS_ON_SMTP = 'nothing-waits-on-smtp';
+
 type AppRequestedCommand = Extract<Command, { type: 'selfservice.app.requested.v1' }>;
 
 type InboxItem =
@@ -68,6 +86,10 @@ function refuse(problem: Problem): never {
  * the grant or the closing state. Every change is persisted and announced by activities.
  */
 export async function appRequestWorkflow(command: AppRequestedCommand): Promise<RequestView> {
+  return endingOnPermanentFailure(command, () => runAppRequest(command));
+}
+
+async function runAppRequest(command: AppRequestedCommand): Promise<RequestView> {
   const requestId = workflowInfo().workflowId.slice(APP_REQUEST_WORKFLOW_PREFIX.length);
   const view: RequestView = {
     requestId,
@@ -87,6 +109,23 @@ export async function appRequestWorkflow(command: AppRequestedCommand): Promise<
   let sequence = 1;
   let reviewRequested = false;
   let resends = 0;
+  /** The group of the current step, if it is a group step: its id is searchable when its members are too many. */
+  let stepGroup: string | undefined;
+  const emails: Promise<void>[] = [];
+
+  /** Sends emails beside the request (see NOTHING_WAITS_ON_SMTP); a failure is logged, the request goes on. */
+  async function email(send: () => Promise<number>): Promise<void> {
+    if (!patched(NOTHING_WAITS_ON_SMTP)) {
+      await send();
+      return;
+    }
+    emails.push(
+      send().then(
+        () => undefined,
+        (error: unknown) => log.warn('email not sent', { requestId, error: error instanceof Error ? error.message : String(error) }),
+      ),
+    );
+  }
 
   const snapshot = (): RequestView => ({ ...view, currentApproverIds: [...view.currentApproverIds], timeline: [...view.timeline] });
 
@@ -143,7 +182,7 @@ export async function appRequestWorkflow(command: AppRequestedCommand): Promise<
   function publishState(): void {
     upsertSearchAttributes([
       { key: SelfServiceStatus, value: view.status },
-      { key: SelfServiceApproverIds, value: [...view.currentApproverIds] },
+      { key: SelfServiceApproverIds, value: searchableApprovers(view.currentApproverIds, stepGroup) },
     ]);
   }
 
@@ -176,14 +215,14 @@ export async function appRequestWorkflow(command: AppRequestedCommand): Promise<
     await record({ ...transition, status });
     publishState();
     if (status !== 'CANCELLED') {
-      await activities.notifyOutcome({
+      await email(() => mail.notifyOutcome({
         requestId,
         outcome: status,
         comment: transition.comment,
         reason: transition.reason,
         actorId: transition.actorId,
         approverIds: [...everyApprover],
-      });
+      }));
     }
   }
 
@@ -212,7 +251,8 @@ export async function appRequestWorkflow(command: AppRequestedCommand): Promise<
     const { actorId, action, reason } = item.input;
     if (action === 'RESEND') {
       resends += 1;
-      await activities.notifyApprovers({ requestId, step: step.number, approverIds: view.currentApproverIds, notice: `resend-${resends}`, deadline: view.stepDeadline ?? '' });
+      const approverIds = [...view.currentApproverIds];
+      await email(() => mail.notifyApprovers({ requestId, step: step.number, approverIds, notice: `resend-${resends}`, deadline: view.stepDeadline ?? '' }));
       await acknowledge(item.input, 'selfservice.app-request.admin-action.v1', { action });
       return null;
     }
@@ -242,7 +282,8 @@ export async function appRequestWorkflow(command: AppRequestedCommand): Promise<
     await record({ name: 'app.access_request.reroute', step: step.number, currentApproverIds: approverIds });
     publishState();
     if (added.length > 0) {
-      await activities.notifyApprovers({ requestId, step: step.number, approverIds: added, notice: `reroute-${sequence}`, deadline: view.stepDeadline ?? '' });
+      const notice = `reroute-${sequence}`;
+      await email(() => mail.notifyApprovers({ requestId, step: step.number, approverIds: added, notice, deadline: view.stepDeadline ?? '' }));
     }
     return null;
   }
@@ -254,11 +295,13 @@ export async function appRequestWorkflow(command: AppRequestedCommand): Promise<
     let reminded = reminderAt === null;
     view.currentStep = step.number;
     view.currentApproverIds = [...step.approverIds];
+    stepGroup = step.type === 'GROUP' ? step.sourceId : undefined;
     view.stepDeadline = new Date(deadline).toISOString();
     step.approverIds.forEach((id) => everyApprover.add(id));
     await activities.setCurrentStep({ requestId, step: step.number, approverIds: step.approverIds });
     publishState();
-    await activities.notifyApprovers({ requestId, step: step.number, approverIds: step.approverIds, notice: 'request', deadline: view.stepDeadline });
+    const stepDeadline = view.stepDeadline;
+    await email(() => mail.notifyApprovers({ requestId, step: step.number, approverIds: step.approverIds, notice: 'request', deadline: stepDeadline }));
 
     for (;;) {
       const wakeAt = !reminded && reminderAt !== null ? reminderAt : deadline;
@@ -279,7 +322,9 @@ export async function appRequestWorkflow(command: AppRequestedCommand): Promise<
       if (!reminded && reminderAt !== null && Date.now() >= reminderAt) {
         reminded = true;
         await record({ name: 'app.access_request.remind', step: step.number });
-        await activities.notifyApprovers({ requestId, step: step.number, approverIds: view.currentApproverIds, notice: 'reminder', deadline: view.stepDeadline });
+        const approverIds = [...view.currentApproverIds];
+        const stepDeadline = view.stepDeadline;
+        await email(() => mail.notifyApprovers({ requestId, step: step.number, approverIds, notice: 'reminder', deadline: stepDeadline }));
         continue;
       }
       if (Date.now() >= deadline) {
@@ -323,6 +368,7 @@ export async function appRequestWorkflow(command: AppRequestedCommand): Promise<
     answers.set(item.id, { code: 'REQUEST_NOT_PENDING', message: `request ${requestId} is ${view.status}` });
   }
   await condition(allHandlersFinished);
+  await Promise.all(emails);
   return snapshot();
 }
 

@@ -2,6 +2,7 @@ import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { CommandResult } from '../activities/command-ledger';
 import type { PersonalAppAddCommand, PersonalAppMoveCommand } from '../activities/personal-apps';
+import { endingOnPermanentFailure } from './command-failure';
 
 const { applyPersonalAppAdd, applyPersonalAppMove, publishEvents } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -14,9 +15,11 @@ const { applyPersonalAppAdd, applyPersonalAppMove, publishEvents } = proxyActivi
  * `personal-app-add-<ce_id>`.
  */
 export async function personalAppAddWorkflow(command: PersonalAppAddCommand): Promise<CommandResult> {
-  const result = await applyPersonalAppAdd(command, workflowInfo().workflowId);
-  await publishEvents(result.eventIds);
-  return result;
+  return endingOnPermanentFailure(command, async () => {
+    const result = await applyPersonalAppAdd(command, workflowInfo().workflowId);
+    await publishEvents(result.eventIds);
+    return result;
+  });
 }
 
 /**
@@ -24,7 +27,9 @@ export async function personalAppAddWorkflow(command: PersonalAppAddCommand): Pr
  * in one announcement. Workflow id `personal-app-move-<ce_id>`.
  */
 export async function personalAppMoveWorkflow(command: PersonalAppMoveCommand): Promise<CommandResult> {
-  const result = await applyPersonalAppMove(command, workflowInfo().workflowId);
-  await publishEvents(result.eventIds);
-  return result;
+  return endingOnPermanentFailure(command, async () => {
+    const result = await applyPersonalAppMove(command, workflowInfo().workflowId);
+    await publishEvents(result.eventIds);
+    return result;
+  });
 }

@@ -2,6 +2,7 @@ import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } fr
 import type { Activities } from '../activities';
 import type { CommandResult } from '../activities/command-ledger';
 import type { TechnicalContactEmailOutcome, TechnicalContactMessageCommand } from '../activities/technical-contact-messages';
+import { endingOnPermanentFailure } from './command-failure';
 
 const { applyTechnicalContactMessage, recordTechnicalContactEmailOutcome, publishEvents } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -34,8 +35,11 @@ function failureReason(error: ActivityFailure): string {
  * after the retries) is announced. Workflow id `technical-contact-message-<ce_id>`.
  */
 export async function technicalContactMessageWorkflow(command: TechnicalContactMessageCommand): Promise<CommandResult> {
-  const result = await applyTechnicalContactMessage(command, workflowInfo().workflowId);
-  await publishEvents(result.eventIds);
+  const result = await endingOnPermanentFailure(command, async () => {
+    const applied = await applyTechnicalContactMessage(command, workflowInfo().workflowId);
+    await publishEvents(applied.eventIds);
+    return applied;
+  });
   if (result.outcome !== 'ACCEPTED') return result;
 
   const messageId = result.details.messageId as string;

@@ -93,7 +93,7 @@ describe('walking skeleton: a directory command through every real part', () => 
     const id = randomUUID();
     const data = { orgId, name: 'Twice', emailDomains: ['twice.example'] };
     await sendCommand(backend.producer, backend.topics.directory, orgUpserted, data, { id });
-    await sendCommand(backend.producer, backend.topics.directory, orgUpserted, { ...data, name: 'Changed on redelivery' }, { id });
+    await sendCommand(backend.producer, backend.topics.directory, orgUpserted, data, { id });
     // A later command on the same partition (same key) proves both copies were consumed.
     const marker = await sendCommand(backend.producer, backend.topics.directory, orgUpserted, { ...data, orgId, name: 'Twice' });
     await probe.waitFor(resultFor(marker), 'the marker command');
@@ -102,5 +102,28 @@ describe('walking skeleton: a directory command through every real part', () => 
     await expect(backend.db.processedCommand.count({ where: { commandId: id } })).resolves.toBe(1);
     const org = await backend.db.org.findUniqueOrThrow({ where: { id: orgId } });
     expect(org.name).toBe('Twice');
+  });
+
+  test('the same ce_id with other content gets a conflict of its own that carries nothing of the first', async () => {
+    const orgId = uniqueId('org');
+    const id = randomUUID();
+    const data = { orgId, name: 'First', emailDomains: ['first.example'] };
+    await sendCommand(backend.producer, backend.topics.directory, orgUpserted, data, { id });
+    await sendCommand(backend.producer, backend.topics.directory, orgUpserted, { ...data, name: 'Second' }, { id });
+    const otherOrg = uniqueId('org');
+    await sendCommand(backend.producer, backend.topics.directory, orgUpserted, { ...data, orgId: otherOrg }, { id });
+    const marker = await sendCommand(backend.producer, backend.topics.directory, orgUpserted, { ...data, name: 'First' });
+    await probe.waitFor(resultFor(marker), 'the marker command');
+    await probe.waitFor((record) => resultFor(id)(record) && record.data.orgId === otherOrg, 'the conflict from the other org');
+
+    const results = probe.matching(resultFor(id));
+    expect(results.map((result) => result.data.code ?? 'ACCEPTED').sort()).toEqual(['ACCEPTED', 'COMMAND_ID_CONFLICT', 'COMMAND_ID_CONFLICT']);
+    expect(new Set(results.map((result) => result.id)).size).toBe(3);
+    for (const conflict of results.filter((result) => result.data.code === 'COMMAND_ID_CONFLICT')) {
+      expect(JSON.stringify(conflict.data)).not.toContain('First');
+    }
+    const org = await backend.db.org.findUniqueOrThrow({ where: { id: orgId } });
+    expect(org.name).toBe('First');
+    await expect(backend.db.org.count({ where: { id: otherOrg } })).resolves.toBe(0);
   });
 });
