@@ -7,7 +7,8 @@ export interface KafkaSettings {
 }
 
 export function createKafka({ brokers, clientId }: KafkaSettings): Kafka {
-  return new Kafka({ brokers, clientId, logLevel: logLevel.WARN, retry: { retries: 8, initialRetryTime: 300 } });
+  // Retries at most 3 s apart, so that a broker that comes back is used again within seconds.
+  return new Kafka({ brokers, clientId, logLevel: logLevel.WARN, connectionTimeout: 3000, retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 3000 } });
 }
 
 /** Creates every topic of the contract (3 partitions each) if it does not exist yet. */

@@ -4,11 +4,9 @@ import type { CommandResult } from '../activities/command-ledger';
 import type { Command } from '../events/inbound';
 import { reviewSignal } from './app-request';
 import { endingOnPermanentFailure } from './command-failure';
+import { RECORDING } from './activity-options';
 
-const { applyAdminCommand, publishEvents, pendingRequestsAffectedBy } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+const { applyAdminCommand, publishEvents, pendingRequestsAffectedBy } = proxyActivities<Activities>(RECORDING);
 
 /**
  * One directory or admin command: apply it once (state, result, audit and outbound events in one

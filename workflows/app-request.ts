@@ -39,6 +39,7 @@ import {
   SelfServiceRequesterId,
   SelfServiceStatus,
 } from './search-attributes';
+import { RECORDING } from './activity-options';
 
 /** Messages of the request workflow (workflow id `app-request-<requestId>`). */
 export const decideUpdate = defineUpdate<RequestView, [DecisionInput]>('decide');
@@ -48,10 +49,7 @@ export const statusQuery = defineQuery<RequestView>('status');
 /** Sent when the directory or the app's configuration changed: re-check approvers and whether the request may go on. */
 export const reviewSignal = defineSignal('review');
 
-const activities = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+const activities = proxyActivities<Activities>(RECORDING);
 
 /** Emails ride out an SMTP outage for a day; a recipient the server refuses fails at once (non-retryable). */
 const mail = proxyActivities<Activities>({

@@ -1,14 +1,12 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { Command } from '../events/inbound';
+import { RECORDING } from './activity-options';
 
 /** The failure type that activities give a permanent failure (see activities/failures.ts). */
 const PERMANENT_FAILURE = 'PERMANENT_FAILURE';
 
-const { recordCommandFailed } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+const { recordCommandFailed, publishEvents } = proxyActivities<Activities>(RECORDING);
 
 /** The incident id of a permanent activity failure, or null for any other error. */
 export function permanentIncident(error: unknown): string | null {
@@ -30,7 +28,8 @@ export async function endingOnPermanentFailure<T>(command: Command, run: () => P
   } catch (error) {
     const incidentId = permanentIncident(error);
     if (!incidentId) throw error;
-    await recordCommandFailed({ command, incidentId });
+    const failed = await recordCommandFailed({ command, incidentId });
+    await publishEvents(failed.eventIds);
     throw ApplicationFailure.create({
       type: 'INTERNAL_ERROR',
       message: `command ${command.commandId} failed permanently (incident ${incidentId})`,

@@ -3,11 +3,9 @@ import type { Activities } from '../activities';
 import type { CommandResult } from '../activities/command-ledger';
 import type { PersonalAppAddCommand, PersonalAppMoveCommand } from '../activities/personal-apps';
 import { endingOnPermanentFailure } from './command-failure';
+import { RECORDING } from './activity-options';
 
-const { applyPersonalAppAdd, applyPersonalAppMove, publishEvents } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+const { applyPersonalAppAdd, applyPersonalAppMove, publishEvents } = proxyActivities<Activities>(RECORDING);
 
 /**
  * A user adds a catalog app as a personal tile: no approval, so one step (apply through the command

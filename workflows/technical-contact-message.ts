@@ -3,11 +3,9 @@ import type { Activities } from '../activities';
 import type { CommandResult } from '../activities/command-ledger';
 import type { TechnicalContactEmailOutcome, TechnicalContactMessageCommand } from '../activities/technical-contact-messages';
 import { endingOnPermanentFailure } from './command-failure';
+import { RECORDING } from './activity-options';
 
-const { applyTechnicalContactMessage, recordTechnicalContactEmailOutcome, publishEvents } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+const { applyTechnicalContactMessage, recordTechnicalContactEmailOutcome, publishEvents } = proxyActivities<Activities>(RECORDING);
 
 /**
  * SMTP outages are ridden out for up to 30 minutes (2 s, 4 s, 8 s ... then every minute); after that the
