@@ -13,8 +13,10 @@ export async function requireAdmin(
   { orgId, actorId, roles, action, subject }: { orgId: string; actorId: string; roles: AdminRole[]; action: string; subject?: string },
 ): Promise<void> {
   const audit: AuditDraft = { orgId, actorId, action, subject };
-  const org = await tx.org.findUnique({ where: { id: orgId }, select: { id: true } });
+  const org = await tx.org.findUnique({ where: { id: orgId }, select: { id: true, provisional: true } });
   if (!org) throw new CommandRejection('ORG_NOT_FOUND', `org ${orgId} is unknown`, audit);
+  // Known only from its users, groups or apps that arrived first: nothing is administered before its org-upserted.
+  if (org.provisional) throw new CommandRejection('ORG_NOT_FOUND', `org ${orgId} has not been synced yet (only its users, groups or apps have)`, audit);
 
   const actor = await tx.user.findUnique({ where: { id: actorId } });
   const needed = roles.join(' or ');

@@ -6,15 +6,49 @@ import { reactToTechnicalContactLeaving } from './org-settings';
 
 /**
  * Directory sync: the backend's own copy of orgs, users, groups, the app catalog and the org's app
- * integrations. Upserts are idempotent (the same data twice changes nothing); ordering per org comes
- * from the Kafka key (orgId) and the ingress handling one record of a partition at a time.
+ * integrations. Upserts are idempotent (the same data twice changes nothing). The events of one org
+ * share a Kafka key (orgId) and the ingress handles one record of a partition at a time, so repeated
+ * upserts of one org end in the state of the last one.
+ *
+ * Order independence: a connector may still send orgs, users, groups, catalog apps and org apps in any
+ * order (catalog events carry no org and land on other partitions, connectors resend out of order),
+ * and nothing is refused for arriving early. Whatever the order, the same set of upserts ends in the
+ * same rows:
+ * - a user, group or org app whose org is not synced yet creates the org as a provisional placeholder
+ *   (see `ensureOrg`), which the org's own org-upserted fills in,
+ * - a group may list users that are not synced yet: they are stored as members (GroupMember has no
+ *   foreign key to User) and are members as soon as they arrive. Readers join members on User with
+ *   the org and status, so a member without a User row is never an active user (nor an approver),
+ * - an org app may name a catalog app that is not synced yet: `catalogAppId` is a plain reference
+ *   that resolves when the catalog app arrives.
+ * Ownership is still enforced: an id is unique across orgs, so a user, group or app id that belongs
+ * to another org, or a group member who is a user of another org, is refused with its code.
  */
 
 type DirectoryCommand<T extends Command['type']> = Extract<Command, { type: T }>;
 
-async function requireOrg(tx: Transaction, orgId: string): Promise<void> {
-  const org = await tx.org.findUnique({ where: { id: orgId }, select: { id: true } });
-  if (!org) throw new CommandRejection('ORG_NOT_FOUND', `org ${orgId} is unknown: sync the org before its users, groups and apps`);
+/**
+ * Makes sure the org exists, creating it as a provisional placeholder when a user, group or org app
+ * arrives before the org's own org-upserted: name = the org id, no email domains, no blocked personal
+ * domains, features off, and no OrgSettings row. The org-upserted fills it in and clears `provisional`.
+ *
+ * What a provisional org may do: nothing beyond holding its directory rows. Its users cannot act in it:
+ * - without a settings row its four Self Service switches read as off and stay at their defaults:
+ *   app requests are refused (ORG_NOT_FOUND, as before the sync), personal apps, moves to Okta Personal
+ *   and Technical Contact messages are refused as disabled,
+ * - it has no email domains, so nothing is matched against its domains,
+ * - admin commands (settings, per-app configuration, request administration) go through
+ *   `requireAdmin`, which must treat a provisional org as not synced yet (ORG_NOT_FOUND), so that its
+ *   settings stay at their defaults until the org is synced.
+ * Directory events keep flowing: its users, groups and org apps are written as sent.
+ *
+ * The insert is `ON CONFLICT DO NOTHING`: an existing org (provisional or not) is left as it is.
+ */
+async function ensureOrg(tx: Transaction, orgId: string): Promise<void> {
+  await tx.org.createMany({
+    data: [{ id: orgId, name: orgId, emailDomains: [], blockedPersonalDomains: [], provisional: true }],
+    skipDuplicates: true,
+  });
 }
 
 export async function upsertOrg(
@@ -28,7 +62,7 @@ export async function upsertOrg(
   await tx.org.upsert({
     where: { id: data.orgId },
     create: { id: data.orgId, name: data.name, emailDomains: data.emailDomains, blockedPersonalDomains: [], ...kept },
-    update: { name: data.name, emailDomains: data.emailDomains, ...kept },
+    update: { name: data.name, emailDomains: data.emailDomains, provisional: false, ...kept },
   });
   await tx.orgSettings.upsert({ where: { orgId: data.orgId }, create: { orgId: data.orgId }, update: {} });
   return { details: { orgId: data.orgId } };
@@ -38,11 +72,11 @@ export async function upsertUser(
   tx: Transaction,
   { data }: DirectoryCommand<'selfservice.directory.user-upserted.v1'>,
 ): Promise<Accepted> {
-  await requireOrg(tx, data.orgId);
   const existing = await tx.user.findUnique({ where: { id: data.userId } });
   if (existing && existing.orgId !== data.orgId) {
     throw new CommandRejection('USER_BELONGS_TO_ANOTHER_ORG', `user ${data.userId} belongs to org ${existing.orgId}, not ${data.orgId}`);
   }
+  await ensureOrg(tx, data.orgId);
   const fields = {
     orgId: data.orgId,
     email: data.email.toLowerCase(),
@@ -68,28 +102,35 @@ export async function upsertGroup(
   tx: Transaction,
   { data }: DirectoryCommand<'selfservice.directory.group-upserted.v1'>,
 ): Promise<Accepted> {
-  await requireOrg(tx, data.orgId);
   const memberIds = [...new Set(data.memberIds)];
-  const known = await tx.user.findMany({ where: { id: { in: memberIds }, orgId: data.orgId }, select: { id: true } });
-  const knownIds = new Set(known.map((user) => user.id));
-  const unknown = memberIds.filter((id) => !knownIds.has(id));
-  if (unknown.length > 0) {
-    throw new CommandRejection(
-      'UNKNOWN_GROUP_MEMBERS',
-      `group ${data.groupId} lists users that are not in org ${data.orgId}: ${unknown.slice(0, 20).join(', ')}`,
-    );
-  }
   const existing = await tx.group.findUnique({ where: { id: data.groupId }, include: { members: true } });
   if (existing && existing.orgId !== data.orgId) {
     throw new CommandRejection('GROUP_BELONGS_TO_ANOTHER_ORG', `group ${data.groupId} belongs to org ${existing.orgId}`);
   }
+  // Members not synced yet are kept. Users already known to be of another org never can be members.
+  const foreign = await tx.user.findMany({
+    where: { id: { in: memberIds }, NOT: { orgId: data.orgId } },
+    select: { id: true, orgId: true },
+    orderBy: { id: 'asc' },
+  });
+  if (foreign.length > 0) {
+    throw new CommandRejection(
+      'GROUP_MEMBER_BELONGS_TO_ANOTHER_ORG',
+      `group ${data.groupId} of org ${data.orgId} lists users of another org: ${foreign
+        .slice(0, 20)
+        .map((user) => `${user.id} (org ${user.orgId})`)
+        .join(', ')}`,
+    );
+  }
+  await ensureOrg(tx, data.orgId);
   await tx.group.upsert({
     where: { id: data.groupId },
     create: { id: data.groupId, orgId: data.orgId, name: data.name },
     update: { name: data.name },
   });
+  const wanted = new Set(memberIds);
   const before = new Set(existing?.members.map((member) => member.userId) ?? []);
-  const removed = [...before].filter((id) => !knownIds.has(id));
+  const removed = [...before].filter((id) => !wanted.has(id));
   const added = memberIds.filter((id) => !before.has(id));
   if (removed.length > 0) await tx.groupMember.deleteMany({ where: { groupId: data.groupId, userId: { in: removed } } });
   if (added.length > 0) await tx.groupMember.createMany({ data: added.map((userId) => ({ groupId: data.groupId, userId })) });
@@ -124,17 +165,12 @@ export async function upsertOrgApp(
   tx: Transaction,
   { data }: DirectoryCommand<'selfservice.directory.org-app-upserted.v1'>,
 ): Promise<Accepted> {
-  await requireOrg(tx, data.orgId);
-  if (data.catalogAppId) {
-    const catalogApp = await tx.catalogApp.findUnique({ where: { id: data.catalogAppId }, select: { id: true } });
-    if (!catalogApp) {
-      throw new CommandRejection('CATALOG_APP_NOT_FOUND', `catalog app ${data.catalogAppId} is unknown: sync the catalog first`);
-    }
-  }
   const existing = await tx.orgApp.findUnique({ where: { id: data.appId } });
   if (existing && existing.orgId !== data.orgId) {
     throw new CommandRejection('APP_BELONGS_TO_ANOTHER_ORG', `app ${data.appId} belongs to org ${existing.orgId}`);
   }
+  await ensureOrg(tx, data.orgId);
+  // catalogAppId is not checked: it may name a catalog app that is not synced yet.
   const fields = {
     orgId: data.orgId,
     label: data.label,

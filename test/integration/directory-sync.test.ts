@@ -5,7 +5,7 @@ import path from 'node:path';
 import { DeadLetterHeaders } from '../../events/dead-letters';
 import type { TopicName } from '../../events/topics';
 import { startTestBackend, type TestBackend } from '../support/backend';
-import { CommandClient } from '../support/commands';
+import { CommandClient, seedOrg } from '../support/commands';
 import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { runCli } from '../support/cli';
 import { uniqueId } from '../support/test-config';
@@ -263,66 +263,6 @@ describe('directory sync', () => {
       expect(transitions).toEqual(['ACTIVE->SUSPENDED', 'SUSPENDED->ACTIVE', 'ACTIVE->DEACTIVATED', 'DEACTIVATED->ACTIVE', 'ACTIVE->SUSPENDED']);
     });
 
-    test('users, groups and org apps of an unknown org are rejected with ORG_NOT_FOUND and nothing is written', async () => {
-      const orgId = uniqueId('ghost-org');
-      const userId = uniqueId('user');
-      const groupId = uniqueId('group');
-      const appId = uniqueId('app');
-
-      const results = await sendInARow([
-        { type: type('user-upserted'), data: { orgId, userId, email: `${userId}@ghost.example`, status: 'ACTIVE', adminRoles: [] } },
-        { type: type('group-upserted'), data: { orgId, groupId, name: 'Ghosts', memberIds: [] } },
-        { type: type('org-app-upserted'), data: { orgId, appId, label: 'Ghost app', signOnMode: 'SAML', status: 'ACTIVE' } },
-      ]);
-      for (const result of results) expectRejected(result, 'ORG_NOT_FOUND', new RegExp(`org ${orgId} is unknown: sync the org before`));
-      expect(results.map((result) => result.key)).toEqual([orgId, orgId, orgId]);
-
-      await expect(backend.db.org.count({ where: { id: orgId } })).resolves.toBe(0);
-      await expect(backend.db.user.count({ where: { id: userId } })).resolves.toBe(0);
-      await expect(backend.db.group.count({ where: { id: groupId } })).resolves.toBe(0);
-      await expect(backend.db.orgApp.count({ where: { id: appId } })).resolves.toBe(0);
-    });
-
-    test('a group naming unknown users, or users of another org, is rejected with UNKNOWN_GROUP_MEMBERS and the group keeps its members', async () => {
-      const { orgId, domain } = await seedDirectoryOrg();
-      const other = await seedDirectoryOrg();
-      const alice = await user(orgId, domain, 'alice');
-      const stranger = await user(other.orgId, other.domain, 'stranger');
-      const groupId = uniqueId('group');
-      await commands.directory('group-upserted', { orgId, groupId, name: 'Approvers', memberIds: [alice] });
-
-      const nobody = uniqueId('nobody');
-      const unknown = await commands.send('directory', type('group-upserted'), { orgId, groupId, name: 'Renamed', memberIds: [alice, nobody] });
-      expectRejected(unknown, 'UNKNOWN_GROUP_MEMBERS', new RegExp(`not in org ${orgId}: ${nobody}$`));
-      const foreign = await commands.send('directory', type('group-upserted'), { orgId, groupId, name: 'Renamed', memberIds: [stranger] });
-      expectRejected(foreign, 'UNKNOWN_GROUP_MEMBERS', new RegExp(stranger));
-      const newGroupId = uniqueId('group');
-      const brandNew = await commands.send('directory', type('group-upserted'), { orgId, groupId: newGroupId, name: 'New', memberIds: [nobody] });
-      expectRejected(brandNew, 'UNKNOWN_GROUP_MEMBERS');
-
-      await expect(backend.db.group.findUniqueOrThrow({ where: { id: groupId } })).resolves.toMatchObject({ name: 'Approvers' });
-      await expect(memberIds(groupId)).resolves.toEqual([alice]);
-      await expect(backend.db.group.count({ where: { id: newGroupId } })).resolves.toBe(0);
-    });
-
-    test('an org app that names an unknown catalog app is rejected with CATALOG_APP_NOT_FOUND; once the catalog app is synced it is accepted', async () => {
-      const { orgId } = await seedDirectoryOrg();
-      const appId = uniqueId('app');
-      const catalogAppId = uniqueId('catalog');
-      const app = { orgId, appId, label: 'Slack', signOnMode: 'SAML', status: 'ACTIVE', catalogAppId };
-
-      const rejected = await commands.send('directory', type('org-app-upserted'), app);
-      expectRejected(rejected, 'CATALOG_APP_NOT_FOUND', new RegExp(`catalog app ${catalogAppId} is unknown: sync the catalog first`));
-      await expect(backend.db.orgApp.count({ where: { id: appId } })).resolves.toBe(0);
-
-      await commands.directory('catalog-app-upserted', { catalogAppId, name: 'Slack', signOnModes: ['SAML'] });
-      await commands.directory('org-app-upserted', app);
-      await expect(backend.db.orgApp.findUniqueOrThrow({ where: { id: appId } })).resolves.toMatchObject({ catalogAppId, label: 'Slack' });
-      await expect(backend.db.catalogApp.findUniqueOrThrow({ where: { id: catalogAppId } })).resolves.toMatchObject({
-        requiresPersonalAttributes: false,
-      });
-    });
-
     test('a user, group or app id that belongs to another org is rejected and stays with its org', async () => {
       const first = await seedDirectoryOrg();
       const second = await seedDirectoryOrg();
@@ -340,6 +280,31 @@ describe('directory sync', () => {
       expectRejected(results[0]!, 'USER_BELONGS_TO_ANOTHER_ORG', new RegExp(`belongs to org ${first.orgId}`));
       expectRejected(results[1]!, 'GROUP_BELONGS_TO_ANOTHER_ORG', new RegExp(`belongs to org ${first.orgId}`));
       expectRejected(results[2]!, 'APP_BELONGS_TO_ANOTHER_ORG', new RegExp(`belongs to org ${first.orgId}`));
+
+      // The same ids sent for an org that is not synced yet: refused as well, and no placeholder org is left behind.
+      const ghostOrgId = uniqueId('ghost-org');
+      const ghost = await sendInARow([
+        { type: type('user-upserted'), data: { orgId: ghostOrgId, userId, email: `${userId}@ghost.example`, status: 'ACTIVE', adminRoles: [] } },
+        { type: type('group-upserted'), data: { orgId: ghostOrgId, groupId, name: 'Stolen', memberIds: [] } },
+        { type: type('org-app-upserted'), data: { orgId: ghostOrgId, appId, label: 'Stolen', signOnMode: 'SAML', status: 'ACTIVE' } },
+      ]);
+      expectRejected(ghost[0]!, 'USER_BELONGS_TO_ANOTHER_ORG', new RegExp(`belongs to org ${first.orgId}, not ${ghostOrgId}`));
+      expectRejected(ghost[1]!, 'GROUP_BELONGS_TO_ANOTHER_ORG', new RegExp(`belongs to org ${first.orgId}`));
+      expectRejected(ghost[2]!, 'APP_BELONGS_TO_ANOTHER_ORG', new RegExp(`belongs to org ${first.orgId}`));
+      await expect(backend.db.org.count({ where: { id: ghostOrgId } })).resolves.toBe(0);
+
+      // A group of another org that lists the user (a user of this org cannot be a member there).
+      const foreignGroupId = uniqueId('group');
+      await commands.directory('group-upserted', { orgId: second.orgId, groupId: foreignGroupId, name: 'Foreign', memberIds: [] });
+      const foreignMember = await commands.send('directory', type('group-upserted'), {
+        orgId: second.orgId,
+        groupId: foreignGroupId,
+        name: 'Foreign renamed',
+        memberIds: [uniqueId('not-synced-yet'), userId],
+      });
+      expectRejected(foreignMember, 'GROUP_MEMBER_BELONGS_TO_ANOTHER_ORG', new RegExp(`lists users of another org: ${userId} \\(org ${first.orgId}\\)$`));
+      await expect(backend.db.group.findUniqueOrThrow({ where: { id: foreignGroupId } })).resolves.toMatchObject({ name: 'Foreign' });
+      await expect(memberIds(foreignGroupId)).resolves.toEqual([]);
 
       await expect(backend.db.user.findUniqueOrThrow({ where: { id: userId } })).resolves.toMatchObject({ orgId: first.orgId, adminRoles: [] });
       await expect(backend.db.group.findUniqueOrThrow({ where: { id: groupId } })).resolves.toMatchObject({ orgId: first.orgId, name: 'G' });
@@ -392,6 +357,249 @@ describe('directory sync', () => {
       expect(probe.matching(resultFor(id))).toHaveLength(1);
       await expect(backend.db.processedCommand.count({ where: { commandId: id } })).resolves.toBe(1);
       expect(directoryChanges(orgId).filter((record) => record.data.userId === userId)).toHaveLength(1);
+    });
+  });
+
+  describe('in any order (issue 8): nothing is refused for arriving early', () => {
+    const APP_REQUESTED = 'selfservice.app.requested.v1';
+    const PERSONAL_APP_ADD = 'selfservice.personal-app.add-requested.v1';
+
+    type Part = 'org' | 'admin' | 'alice' | 'bob' | 'group' | 'catalog' | 'app';
+    interface Run {
+      prefix: string;
+      ids: { orgId: string; userIds: string[]; groupId: string; catalogAppId: string; appId: string };
+      entries: Record<Part, { name: string; data: Record<string, unknown> }>;
+    }
+
+    /** One directory (an org, three users, a group of them, a catalog app, an org app naming it) with ids under a fresh prefix. */
+    function directoryRun(): Run {
+      const prefix = uniqueId('order');
+      const id = (part: string) => `${prefix}-${part}`;
+      const orgId = id('org');
+      const domain = `${orgId}.example`;
+      const person = (part: string, status: string, adminRoles: string[]) => ({
+        name: 'user-upserted',
+        data: { orgId, userId: id(part), email: `${id(part)}@${domain}`, displayName: part, status, adminRoles },
+      });
+      return {
+        prefix,
+        ids: { orgId, userIds: [id('admin'), id('alice'), id('bob')], groupId: id('group'), catalogAppId: id('catalog'), appId: id('app') },
+        entries: {
+          catalog: {
+            name: 'catalog-app-upserted',
+            data: { catalogAppId: id('catalog'), name: 'Expensify', signOnModes: ['SAML', 'SWA'], requiresPersonalAttributes: true },
+          },
+          org: {
+            name: 'org-upserted',
+            data: { orgId, name: 'Acme Corp', emailDomains: [domain], blockedPersonalDomains: ['competitor.example'], features: { PERSONAL_APP_MIGRATION: true } },
+          },
+          admin: person('admin', 'ACTIVE', ['SUPER_ADMIN']),
+          alice: person('alice', 'ACTIVE', []),
+          bob: person('bob', 'SUSPENDED', ['READ_ONLY_ADMIN']),
+          group: { name: 'group-upserted', data: { orgId, groupId: id('group'), name: 'Finance approvers', memberIds: [id('alice'), id('bob'), id('admin')] } },
+          app: {
+            name: 'org-app-upserted',
+            data: { orgId, appId: id('app'), label: 'Expenses', signOnMode: 'SAML', status: 'ACTIVE', catalogAppId: id('catalog') },
+          },
+        },
+      };
+    }
+
+    /** The run's rows with its id prefix replaced, so that runs with different ids compare equal. */
+    async function normalizedDirectory(run: Run): Promise<unknown> {
+      const snapshot = await snapshotDirectory(run.ids);
+      const org: Partial<typeof snapshot.org> = { ...snapshot.org };
+      delete org.createdAt;
+      return JSON.parse(JSON.stringify({ ...snapshot, org }).split(run.prefix).join('<prefix>')) as unknown;
+    }
+
+    /** Syncs the run's parts in exactly this order (each result awaited before the next is sent), then reads the rows. */
+    async function syncInOrder(order: Part[]): Promise<unknown> {
+      const run = directoryRun();
+      for (const part of order) await commands.directory(run.entries[part].name, run.entries[part].data);
+      return finishRun(run);
+    }
+
+    async function finishRun(run: Run): Promise<unknown> {
+      const state = await normalizedDirectory(run);
+      // First-time upserts announce nothing, whatever their order.
+      await flushDirectoryChanges(run.ids.orgId, 'marker.example');
+      expect(directoryChanges(run.ids.orgId).map((record) => record.data.userId ?? record.data.groupId)).toEqual([expect.stringMatching(/^marker-/)]);
+      return state;
+    }
+
+    const NATURAL: Part[] = ['catalog', 'org', 'admin', 'alice', 'bob', 'group', 'app'];
+    let natural: Promise<unknown> | undefined;
+    const naturalState = () => (natural ??= syncInOrder(NATURAL));
+
+    test('the natural order (catalog, org, users, group, org app) writes what was sent', async () => {
+      const state = (await naturalState()) as Record<string, Record<string, unknown>>;
+      expect(state.org).toMatchObject({ name: 'Acme Corp', emailDomains: ['<prefix>-org.example'], personalAppMigration: true, provisional: false });
+      expect(state.settings).toMatchObject({ allowOrgManagedApps: false, version: 0 });
+      expect(state.members).toEqual(['<prefix>-admin', '<prefix>-alice', '<prefix>-bob']);
+      expect(state.app).toMatchObject({ orgId: '<prefix>-org', catalogAppId: '<prefix>-catalog' });
+    });
+
+    // Every relation that order could matter for: a user, the group and the org app before or after the org,
+    // the group before or after its members, the org app before or after its catalog app.
+    test.each<[string, Part[]]>([
+      ['everything before the org, in reverse: the org app before its catalog app, the group before its members', ['app', 'group', 'bob', 'alice', 'admin', 'catalog', 'org']],
+      ['users, group and org app before the org, the catalog app last', ['admin', 'alice', 'bob', 'group', 'app', 'org', 'catalog']],
+      ['group and org app first, then the org, the catalog app and the members', ['group', 'app', 'org', 'catalog', 'bob', 'alice', 'admin']],
+      ['the org first, the group before its members, the org app before its catalog app', ['org', 'group', 'app', 'bob', 'admin', 'alice', 'catalog']],
+      ['the catalog app first, the org between the members', ['catalog', 'group', 'alice', 'org', 'app', 'admin', 'bob']],
+    ])('%s ends in the same rows as the natural order', async (_name, order) => {
+      const expected = await naturalState();
+      await expect(syncInOrder(order)).resolves.toEqual(expected);
+    });
+
+    test('everything sent at once in reverse order, across partitions, is accepted and ends in the same rows', async () => {
+      const expected = await naturalState();
+      const run = directoryRun();
+      const reversed = [...NATURAL].reverse().map((part) => ({ type: type(run.entries[part].name), data: run.entries[part].data }));
+      const results = await sendInARow(reversed);
+      expect(results.map((result) => result.type)).toEqual(reversed.map(() => ACCEPTED));
+      await expect(finishRun(run)).resolves.toEqual(expected);
+    });
+
+    test('users, groups and org apps of an org not synced yet are accepted into a provisional org that can do nothing until its org-upserted fills it in', async () => {
+      const orgId = uniqueId('early-org');
+      const domain = `${orgId}.example`;
+      const [userId, groupId, appId, catalogAppId] = ['user', 'group', 'app', 'catalog'].map(uniqueId) as [string, string, string, string];
+
+      const results = await sendInARow([
+        { type: type('user-upserted'), data: { orgId, userId, email: `${userId}@${domain}`, status: 'ACTIVE', adminRoles: ['SUPER_ADMIN'] } },
+        { type: type('group-upserted'), data: { orgId, groupId, name: 'Early', memberIds: [userId] } },
+        { type: type('org-app-upserted'), data: { orgId, appId, label: 'Early app', signOnMode: 'SAML', status: 'ACTIVE' } },
+      ]);
+      expect(results.map((result) => result.type)).toEqual([ACCEPTED, ACCEPTED, ACCEPTED]);
+      expect(results.map((result) => result.key)).toEqual([orgId, orgId, orgId]);
+
+      // A placeholder: named by its id, no domains, features off, no settings row.
+      await expect(backend.db.org.findUniqueOrThrow({ where: { id: orgId } })).resolves.toMatchObject({
+        name: orgId,
+        emailDomains: [],
+        blockedPersonalDomains: [],
+        personalAppMigration: false,
+        provisional: true,
+      });
+      await expect(backend.db.orgSettings.count({ where: { orgId } })).resolves.toBe(0);
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: userId } })).resolves.toMatchObject({ orgId, status: 'ACTIVE' });
+      await expect(memberIds(groupId)).resolves.toEqual([userId]);
+      await expect(backend.db.orgApp.findUniqueOrThrow({ where: { id: appId } })).resolves.toMatchObject({ orgId, label: 'Early app' });
+
+      // Its users cannot act in it yet.
+      const request = await commands.send('userRequests', APP_REQUESTED, { orgId, userId, appId });
+      expectRejected(request, 'ORG_NOT_FOUND');
+      const personal = await commands.send('userRequests', PERSONAL_APP_ADD, { orgId, userId, catalogAppId });
+      expectRejected(personal, 'PERSONAL_APPS_DISABLED');
+
+      // The org's own upsert fills it in and keeps what arrived before it.
+      await commands.directory('org-upserted', { orgId, name: 'Early Corp', emailDomains: [domain] });
+      await expect(backend.db.org.findUniqueOrThrow({ where: { id: orgId } })).resolves.toMatchObject({
+        name: 'Early Corp',
+        emailDomains: [domain],
+        blockedPersonalDomains: [],
+        personalAppMigration: false,
+        provisional: false,
+      });
+      await expect(backend.db.orgSettings.findUniqueOrThrow({ where: { orgId } })).resolves.toMatchObject({
+        allowOrgManagedApps: false,
+        allowPersonalApps: false,
+        allowTechnicalContactRequests: false,
+        allowMoveToOktaPersonal: false,
+        technicalContactUserId: null,
+        version: 0,
+      });
+      await expect(backend.db.user.count({ where: { orgId } })).resolves.toBe(1);
+      await expect(memberIds(groupId)).resolves.toEqual([userId]);
+      await expect(backend.db.orgApp.count({ where: { orgId } })).resolves.toBe(1);
+    });
+
+    /** The request's row once its workflow has opened the first approval step. */
+    async function atFirstStep(requestId: string) {
+      for (let attempt = 0; attempt < 300; attempt += 1) {
+        const row = await backend.db.appRequest.findUnique({ where: { id: requestId } });
+        if (row?.currentStep === 1) return row;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(`request ${requestId} never reached its first approval step`);
+    }
+
+    test('a group whose members arrive after it keeps them; each member counts (as an approver too) from the moment it is synced', async () => {
+      const org = await seedOrg(commands, { users: ['requester', 'other'] });
+      const [aliceId, lateId, laterId] = [uniqueId('alice'), uniqueId('dave'), uniqueId('erin')];
+      const groupId = uniqueId('group');
+      const syncUser = (userId: string) =>
+        commands.directory('user-upserted', { orgId: org.orgId, userId, email: `${userId}@${org.domain}`, status: 'ACTIVE', adminRoles: [] });
+
+      const created = await commands.directory('group-upserted', { orgId: org.orgId, groupId, name: 'Approvers', memberIds: [aliceId, lateId] });
+      expect(created.data).toMatchObject({ groupId, memberCount: 2 });
+      await expect(memberIds(groupId)).resolves.toEqual([aliceId, lateId].sort());
+
+      // Membership changes name members that are not synced yet like any other.
+      await commands.directory('group-upserted', { orgId: org.orgId, groupId, name: 'Approvers', memberIds: [aliceId, lateId, laterId] });
+      const announced = await probe.waitFor(
+        (record) => record.topic === backend.topics.directoryChanges && record.data.groupId === groupId,
+        'the membership announcement',
+      );
+      expect(announced.data).toEqual({ orgId: org.orgId, groupId, addedMemberIds: [laterId], removedMemberIds: [] });
+
+      await syncUser(aliceId);
+      await expect(memberIds(groupId)).resolves.toEqual([aliceId, lateId, laterId].sort());
+
+      const appId = uniqueId('app');
+      await commands.directory('org-app-upserted', { orgId: org.orgId, appId, label: 'Payroll', signOnMode: 'SAML', status: 'ACTIVE' });
+      await commands.accepted('adminCommands', 'selfservice.app.self-service-configured.v1', {
+        orgId: org.orgId,
+        actorId: org.superAdminId,
+        appId,
+        config: { requestsEnabled: true, approvalRequired: true, approverSteps: [{ type: 'GROUP', id: groupId, timeout: { days: 7 } }] },
+      });
+
+      // Members without a user row are not active users: only alice approves.
+      const first = await commands.accepted('userRequests', APP_REQUESTED, { orgId: org.orgId, userId: org.user('requester'), appId });
+      await expect(atFirstStep(first.data.requestId as string)).resolves.toMatchObject({ status: 'PENDING', currentApproverIds: [aliceId] });
+
+      // A member synced later is a member at once.
+      await syncUser(lateId);
+      await expect(memberIds(groupId)).resolves.toEqual([aliceId, lateId, laterId].sort());
+      const second = await commands.accepted('userRequests', APP_REQUESTED, { orgId: org.orgId, userId: org.user('other'), appId });
+      await expect(atFirstStep(second.data.requestId as string)).resolves.toMatchObject({
+        status: 'PENDING',
+        currentApproverIds: [aliceId, lateId].sort(),
+      });
+    });
+
+    test('an org app that names a catalog app not synced yet is accepted; the reference resolves when the catalog app arrives', async () => {
+      const org = await seedOrg(commands, { users: ['requester'], allowOrgManagedApps: false });
+      await commands.accepted('adminCommands', 'selfservice.settings.update-requested.v1', {
+        orgId: org.orgId,
+        actorId: org.superAdminId,
+        changes: { allowPersonalApps: true },
+      });
+      const appId = uniqueId('app');
+      const catalogAppId = uniqueId('catalog');
+      const app = { orgId: org.orgId, appId, label: 'Slack', signOnMode: 'SWA', status: 'ACTIVE', catalogAppId };
+
+      const accepted = await commands.directory('org-app-upserted', app);
+      expect(accepted.data).toMatchObject({ appId });
+      await expect(backend.db.orgApp.findUniqueOrThrow({ where: { id: appId } })).resolves.toMatchObject({ catalogAppId, label: 'Slack' });
+      await expect(backend.db.catalogApp.count({ where: { id: catalogAppId } })).resolves.toBe(0);
+
+      // Readers of catalogAppId cope with the dangling reference: the catalog app is simply not there yet.
+      const addBefore = await commands.send('userRequests', PERSONAL_APP_ADD, { orgId: org.orgId, userId: org.user('requester'), catalogAppId });
+      expectRejected(addBefore, 'CATALOG_APP_NOT_FOUND');
+
+      await commands.directory('catalog-app-upserted', { catalogAppId, name: 'Slack', signOnModes: ['SWA'] });
+      await expect(backend.db.orgApp.findUniqueOrThrow({ where: { id: appId } })).resolves.toMatchObject({ catalogAppId, label: 'Slack' });
+      await expect(backend.db.catalogApp.findUniqueOrThrow({ where: { id: catalogAppId } })).resolves.toMatchObject({
+        name: 'Slack',
+        requiresPersonalAttributes: false,
+      });
+      // Now the org app is known to manage that catalog app.
+      const addAfter = await commands.send('userRequests', PERSONAL_APP_ADD, { orgId: org.orgId, userId: org.user('requester'), catalogAppId });
+      expectRejected(addAfter, 'APP_MANAGED_BY_ORG', new RegExp(`as app ${appId}`));
     });
   });
 
@@ -531,14 +739,15 @@ describe('directory sync', () => {
       const domain = `${orgId}.example`;
       const goodUser = uniqueId('good');
       const badUser = uniqueId('bad');
-      const orphan = uniqueId('orphan');
+      const ghostOrgId = uniqueId('ghost-org');
       const file = {
         commands: [
           { type: type('org-upserted'), data: { orgId, name: 'Partly bad', emailDomains: [domain] } },
           { type: type('user-upserted'), data: { orgId, userId: badUser, email: 'not-an-email', status: 'ACTIVE', adminRoles: [] } },
           { type: 'selfservice.app.requested.v1', data: { orgId, userId: goodUser, appId: 'x' } },
-          { type: type('user-upserted'), data: { orgId: uniqueId('ghost-org'), userId: orphan, email: `${orphan}@${domain}`, status: 'ACTIVE', adminRoles: [] } },
           { type: type('user-upserted'), data: { orgId, userId: goodUser, email: `${goodUser}@${domain}`, status: 'ACTIVE', adminRoles: [] } },
+          // The same user for another org (one not synced yet): refused, the user stays with its org.
+          { type: type('user-upserted'), data: { orgId: ghostOrgId, userId: goodUser, email: `${goodUser}@ghost.example`, status: 'ACTIVE', adminRoles: [] } },
         ],
       };
 
@@ -548,12 +757,13 @@ describe('directory sync', () => {
       expect(lines[0]).toBe(`#0 ${type('org-upserted')} ACCEPTED`);
       expect(lines[1]).toMatch(new RegExp(`^#1 ${type('user-upserted')} REJECTED INVALID_COMMAND: data\\.email: must be a valid email address`));
       expect(lines[2]).toBe('#2 selfservice.app.requested.v1 REJECTED NOT_IMPORTABLE: selfservice.app.requested.v1 is not a directory or admin command');
-      expect(lines[3]).toMatch(new RegExp(`^#3 ${type('user-upserted')} REJECTED ORG_NOT_FOUND: org .* is unknown`));
-      expect(lines[4]).toBe(`#4 ${type('user-upserted')} ACCEPTED`);
+      expect(lines[3]).toBe(`#3 ${type('user-upserted')} ACCEPTED`);
+      expect(lines[4]).toMatch(new RegExp(`^#4 ${type('user-upserted')} REJECTED USER_BELONGS_TO_ANOTHER_ORG: user ${goodUser} belongs to org ${orgId}`));
       expect(lines[5]).toBe('imported 2 of 5 commands');
 
-      await expect(backend.db.user.count({ where: { id: { in: [badUser, orphan] } } })).resolves.toBe(0);
-      await expect(backend.db.user.count({ where: { id: goodUser } })).resolves.toBe(1);
+      await expect(backend.db.user.count({ where: { id: badUser } })).resolves.toBe(0);
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: goodUser } })).resolves.toMatchObject({ orgId });
+      await expect(backend.db.org.count({ where: { id: ghostOrgId } })).resolves.toBe(0);
     });
 
     test('a file that is not JSON, or not an import file, is refused with the reason and the usage', async () => {
