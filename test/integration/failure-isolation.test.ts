@@ -87,6 +87,38 @@ describe('failure isolation', () => {
     expect({ personal: settings.allowPersonalApps, orgManaged: settings.allowOrgManagedApps }).toEqual({ personal: false, orgManaged: false });
   });
 
+  test('a command that waits on a locked table holds up only its partition, and the ingress keeps its group meanwhile', async () => {
+    const org = await seedOrg(commands);
+    const consumer = backend.ingressConsumer()!;
+    let joins = 0;
+    const stopWatching = consumer.on(consumer.events.GROUP_JOIN, () => void (joins += 1));
+    let waiting: string | null = null;
+    try {
+      // A transient fault: PostgreSQL holds the settings table for 15 s, longer than the group's session timeout (10 s).
+      await backend.db.$transaction(
+        async (tx) => {
+          await tx.$executeRawUnsafe('LOCK TABLE "OrgSettings" IN ACCESS EXCLUSIVE MODE');
+          waiting = await sendCommand(backend.producer, backend.topics.adminCommands, 'selfservice.settings.update-requested.v1', {
+            orgId: org.orgId,
+            actorId: org.superAdminId,
+            changes: { allowPersonalApps: true },
+          });
+          // Meanwhile a command on another topic is answered by the ingress alone.
+          const other = await sendCommand(backend.producer, backend.topics.userRequests, 'selfservice.app.requested.v1', { orgId: org.orgId, userId: org.superAdminId });
+          expect((await within10s(resultFor(other), 'a rejection on another partition')).data.code).toBe('INVALID_COMMAND');
+          expect(probe.matching(resultFor(waiting))).toHaveLength(0);
+          await new Promise((resolve) => setTimeout(resolve, 15_000 - 2_000));
+        },
+        { timeout: 30_000, maxWait: 5_000 },
+      );
+      expect((await within10s(resultFor(waiting!), 'the command that waited')).type).toBe('selfservice.command.accepted.v1');
+      expect(joins).toBe(0);
+      expect(probe.matching(resultFor(waiting!))).toHaveLength(1);
+    } finally {
+      stopWatching();
+    }
+  }, 60_000);
+
   test('an app request refused by the database ends with INTERNAL_ERROR; its workflow fails visibly with the incident', async () => {
     const org = await seedOrg(commands, { users: ['poison', 'other'] });
     const appId = await app(org, { requestsEnabled: true, approvalRequired: false });

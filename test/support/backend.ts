@@ -27,6 +27,8 @@ export interface TestBackend {
   producer: Producer;
   startIngress(): Promise<void>;
   stopIngress(): Promise<void>;
+  /** The running ingress consumer (to watch its group membership). */
+  ingressConsumer(): Consumer | null;
   stop(): Promise<void>;
 }
 
@@ -62,6 +64,7 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
     async startIngress() {
       consumer = await ingress.consume(config.KAFKA_CONSUMER_GROUP);
     },
+    ingressConsumer: () => consumer,
     async stopIngress() {
       await consumer?.disconnect();
       consumer = null;
