@@ -108,7 +108,7 @@ async function checkApprovers(tx: Transaction, orgId: string, config: AppSelfSer
 export async function configureAppSelfService(tx: Transaction, { data }: ConfigureCommand): Promise<Accepted> {
   const { orgId, actorId, appId, config, expectedVersion } = data;
   const audit: AuditDraft = { orgId, actorId, action: 'app.self-service.configure', subject: appId, after: config };
-  await requireAdmin(tx, { orgId, actorId, roles: ['SUPER_ADMIN', 'APP_ADMIN'], action: audit.action, subject: appId });
+  await requireAdmin(tx, { orgId, actorId, roles: ['SUPER_ADMIN', 'APP_ADMIN'], action: audit.action, subject: appId, appId });
 
   const [violation] = configurationViolations(config);
   if (violation) throw new CommandRejection(violation.code, violation.message, audit);

@@ -10,7 +10,7 @@ import type {
   SubmitOutcome,
 } from '../workflows/app-request-model';
 import { appRequestWorkflowId, MAX_COMMENT_LENGTH, outcomeRecipients } from '../workflows/app-request-model';
-import { requireAdmin } from './admin-authorization';
+import { requestAdminsOf, requireAdmin } from './admin-authorization';
 import { approverRequestMail, outcomeMail, type Outcome, type Person } from './app-request-mails';
 import { CommandRejection, recordAccepted, recordCommand, type CommandRef, type CommandResult } from './command-ledger';
 import type { Database, Transaction } from './database';
@@ -117,10 +117,7 @@ async function buildPlan(tx: Transaction, command: AppRequestedCommand, requestI
       ...(step.reminder ? { reminderDaysBefore: step.reminder.daysBefore } : {}),
     });
   }
-  const admins = await tx.user.findMany({
-    where: { orgId, status: 'ACTIVE', OR: [{ adminRoles: { has: 'SUPER_ADMIN' } }, { adminRoles: { has: 'APP_ADMIN' } }], NOT: { id: userId } },
-    select: { id: true },
-  });
+  const adminIds = await requestAdminsOf(tx, { orgId, appId, requesterId: userId });
   return {
     requestId,
     orgId,
@@ -130,10 +127,16 @@ async function buildPlan(tx: Transaction, command: AppRequestedCommand, requestI
     ...(comment ? { comment } : {}),
     approvalRequired: config.approvalRequired,
     steps,
-    adminIds: admins.map((admin) => admin.id).sort(),
+    adminIds,
     notifications: config.notifications as Notifications,
   };
 }
+
+/**
+ * What a pending request should do after a change: close (and why), or carry on with the current
+ * step's approvers and the admins who may decide, as the directory has them now.
+ */
+export type ReviewVerdict = { close: string } | { approverIds: string[] | null; adminIds?: string[] };
 
 export interface Transition {
   requestId: string;
@@ -341,7 +344,7 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
      * After a directory or configuration change: should the pending request close (and why), or who
      * are the current step's approvers now?
      */
-    async reviewPendingRequest(input: { requestId: string; step: StepPlan | null }): Promise<{ close: string } | { approverIds: string[] | null }> {
+    async reviewPendingRequest(input: { requestId: string; step: StepPlan | null }): Promise<ReviewVerdict> {
       const request = await db.appRequest.findUniqueOrThrow({ where: { id: input.requestId } });
       if (request.status !== 'PENDING') return { approverIds: null };
       const plan = request.plan as unknown as RequestPlan;
@@ -353,10 +356,11 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
       if (plan.approvalRequired && !app.selfService.approvalRequired) return { close: `approval for ${plan.appLabel} is no longer required; request the app again to get it at once` };
       const requester = await db.user.findUnique({ where: { id: request.requesterId } });
       if (requester?.status !== 'ACTIVE') return { close: `the requester is ${requester?.status ?? 'gone'}` };
-      if (!input.step) return { approverIds: null };
+      const adminIds = await requestAdminsOf(db, { orgId: request.orgId, appId: request.appId, requesterId: request.requesterId });
+      if (!input.step) return { approverIds: null, adminIds };
       const approverIds = await resolveApprovers(db, request.orgId, { type: input.step.type, id: input.step.sourceId }, request.requesterId, app.selfService.fallbackApproverIds);
       if (approverIds.length === 0) return { close: `nobody is left who could approve step ${input.step.number}` };
-      return { approverIds };
+      return { approverIds, adminIds };
     },
 
     /** Admin actions on a request need a super admin or an app admin of the request's org. */
@@ -389,8 +393,13 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
       const pending = (where: Prisma.AppRequestWhereInput) =>
         db.appRequest.findMany({ where: { ...where, status: 'PENDING' }, select: { workflowId: true } }).then((rows) => rows.map((row) => row.workflowId));
       switch (command.type) {
-        case 'selfservice.directory.user-upserted.v1':
-          return pending({ orgId: command.data.orgId, OR: [{ requesterId: command.data.userId }, { currentApproverIds: { has: command.data.userId } }] });
+        case 'selfservice.directory.user-upserted.v1': {
+          // Besides the user's own requests and the steps they approve: an admin now, or one until now,
+          // changes who may decide any request of the org.
+          const { orgId, userId, adminRoles } = command.data;
+          if (adminRoles.length > 0) return pending({ orgId });
+          return pending({ orgId, OR: [{ requesterId: userId }, { currentApproverIds: { has: userId } }, { plan: { path: ['adminIds'], array_contains: [userId] } }] });
+        }
         case 'selfservice.directory.group-upserted.v1':
         case 'selfservice.settings.update-requested.v1':
           return pending({ orgId: command.data.orgId });

@@ -8,7 +8,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
-import type { CommandResult } from '../activities/command-ledger';
+import type { AuditDraft, CommandResult } from '../activities/command-ledger';
 import { appRequestWorkflowId, type AdminActionInput, type CancelInput, type DecisionInput } from '../workflows/app-request-model';
 import type { adminCommandWorkflow } from '../workflows/admin-command';
 import { SelfServiceCommandType, SelfServiceOrgId } from '../workflows/search-attributes';
@@ -101,7 +101,7 @@ export interface TemporalRouterOptions {
   client: Client;
   taskQueue: string;
   /** Records and announces the rejection of a command that no workflow took on. */
-  reject: (command: Command, code: string, message: string, details?: Record<string, unknown>) => Promise<void>;
+  reject: (command: Command, code: string, message: string, details?: Record<string, unknown>, audit?: AuditDraft) => Promise<void>;
   /** Whether the ledger holds a result for this command id. */
   hasResult: (commandId: string) => Promise<boolean>;
 }
@@ -234,7 +234,7 @@ export class TemporalCommandRouter implements CommandRouter {
     } catch (error) {
       const refusal = error instanceof WorkflowUpdateFailedError ? applicationFailureIn(error) : null;
       if (refusal) {
-        await this.options.reject(command, refusal.type ?? 'REJECTED', refusal.message);
+        await this.options.reject(command, refusal.type ?? 'REJECTED', refusal.message, {}, refusalAudit(command, refusal.type ?? 'REJECTED'));
         return;
       }
       const state = await describe(handle);
@@ -249,6 +249,13 @@ export class TemporalCommandRouter implements CommandRouter {
       throw error;
     }
   }
+}
+
+/** An admin action that was refused is audited, as every admin attempt is. */
+function refusalAudit(command: RequestCommand, code: string): AuditDraft | undefined {
+  if (command.type !== 'selfservice.app-request.admin-action.v1' || code === 'REQUEST_NOT_FOUND') return undefined;
+  const { orgId, actorId, action, requestId } = command.data;
+  return { orgId, actorId, action: `app-request.${action.toLowerCase()}`, subject: requestId };
 }
 
 /** The incident id that a workflow failed with (see workflows/command-failure.ts), or a new one. */

@@ -72,6 +72,11 @@ export const userUpserted = z.object({
   displayName: name('displayName').optional(),
   status: z.enum(USER_STATUSES, { error: `status must be one of ${USER_STATUSES.join(', ')}` }),
   adminRoles: list('adminRoles', z.enum(ADMIN_ROLES, { error: `adminRoles may hold only ${ADMIN_ROLES.join(', ')}` }), Limits.adminRoles).default([]),
+  /**
+   * The apps an APP_ADMIN administers, as Okta scopes app admins: omitted or empty, every app of the
+   * org; listed, only these (their requests and their Self Service configuration).
+   */
+  adminAppIds: list('adminAppIds', id('adminAppIds[]'), Limits.adminAppIds).default([]),
 });
 
 export const groupUpserted = z.object({

@@ -38,6 +38,7 @@ export const Limits = {
   notificationOthers: 20,
   fallbackApprovers: 100,
   personalAppIds: 100,
+  adminAppIds: 1000,
 
   /** A text that a rejection or a dead-letter header echoes (an error description) is cut to this. */
   echoedText: 1000,

@@ -57,7 +57,7 @@ export interface RequestPlan {
   comment?: string;
   approvalRequired: boolean;
   steps: StepPlan[];
-  /** Admins of the org when the request was made: they may decide any step. */
+  /** Admins who may decide any step and act on the request: resolved at submission, then again after every directory change. */
   adminIds: string[];
   notifications: Notifications;
 }
@@ -164,6 +164,12 @@ export function adminActionProblem(view: RequestView, input: AdminActionInput): 
   }
   if (input.orgId !== undefined && input.orgId !== view.plan.orgId) {
     return { code: 'REQUEST_NOT_FOUND', message: `request ${view.requestId} is not a request of org ${input.orgId}` };
+  }
+  if (!view.plan.adminIds.includes(input.actorId)) {
+    return {
+      code: 'NOT_AUTHORIZED',
+      message: `${input.actorId} is not an active super admin, or app admin of ${view.plan.appId}, other than the requester; only they may ${input.action.toLowerCase()} request ${view.requestId}`,
+    };
   }
   return null;
 }

@@ -65,6 +65,13 @@ const mail = proxyActivities<Activities>({
  */
 const NOTHING_WAITS_ON_SMTP = 'nothing-waits-on-smtp';
 
+/**
+ * Since this patch, who may decide is the directory as it is at decision time: a later step's approvers
+ * are resolved when the step starts, and after a directory change the request re-reads its approvers
+ * and admins before it handles the decisions that are waiting, refusing those no longer allowed.
+ */
+const CURRENT_DIRECTORY = 'decide-against-current-directory';
+
 type AppRequestedCommand = Extract<Command, { type: 'selfservice.app.requested.v1' }>;
 
 type InboxItem =
@@ -272,6 +279,7 @@ async function runAppRequest(command: AppRequestedCommand): Promise<RequestView>
       await finish('DELETED', { name: 'app.access_request.delete', reason: verdict.close });
       return 'closed';
     }
+    if (verdict.adminIds && view.plan) view.plan = { ...view.plan, adminIds: verdict.adminIds };
     const approverIds = verdict.approverIds;
     if (!approverIds || sameMembers(approverIds, view.currentApproverIds)) return null;
     const added = approverIds.filter((id) => !view.currentApproverIds.includes(id));
@@ -286,7 +294,39 @@ async function runAppRequest(command: AppRequestedCommand): Promise<RequestView>
     return null;
   }
 
-  async function runStep(plan: RequestPlan, step: StepPlan): Promise<StepEnd> {
+  /** Refuses the waiting decisions and actions that the directory, as re-read, no longer allows. */
+  function refuseWhatIsNoLongerAllowed(): void {
+    for (const item of [...inbox]) {
+      let problem: Problem | null;
+      if (item.kind === 'decision') {
+        const othersDecided = new Set([...decidedSteps].filter((number) => number !== item.step));
+        problem = decisionProblem(view, othersDecided, item.input);
+        if (problem) decidedSteps.delete(item.step);
+      } else {
+        problem = item.kind === 'cancel' ? cancelProblem(view, item.input) : adminActionProblem(view, item.input);
+      }
+      if (!problem) continue;
+      inbox.splice(inbox.indexOf(item), 1);
+      answers.set(item.id, problem);
+    }
+  }
+
+  /** A later step's approvers as the directory has them when the step starts (or the request closes). */
+  async function approversAtStart(step: StepPlan): Promise<string[] | 'closed'> {
+    if (step.number === 1 || !patched(CURRENT_DIRECTORY)) return step.approverIds;
+    const verdict = await activities.reviewPendingRequest({ requestId, step });
+    if ('close' in verdict) {
+      await finish('DELETED', { name: 'app.access_request.delete', reason: verdict.close });
+      return 'closed';
+    }
+    if (verdict.adminIds && view.plan) view.plan = { ...view.plan, adminIds: verdict.adminIds };
+    return verdict.approverIds ?? step.approverIds;
+  }
+
+  async function runStep(plan: RequestPlan, planned: StepPlan): Promise<StepEnd> {
+    const approverIds = await approversAtStart(planned);
+    if (approverIds === 'closed') return 'closed';
+    const step: StepPlan = { ...planned, approverIds };
     const isLastStep = step.number === plan.steps.length;
     const deadline = Date.now() + step.timeoutDays * DAY_MS;
     const reminderAt = step.reminderDaysBefore ? deadline - step.reminderDaysBefore * DAY_MS : null;
@@ -304,7 +344,8 @@ async function runAppRequest(command: AppRequestedCommand): Promise<RequestView>
     for (;;) {
       const wakeAt = !reminded && reminderAt !== null ? reminderAt : deadline;
       await condition(() => inbox.length > 0 || reviewRequested, Math.max(wakeAt - Date.now(), 1));
-      const item = inbox.shift();
+      const reviewFirst = reviewRequested && inbox.length > 0 && patched(CURRENT_DIRECTORY);
+      const item = reviewFirst ? undefined : inbox.shift();
       if (item) {
         const end = await handle(item, step, isLastStep);
         answers.set(item.id, null);
@@ -315,6 +356,7 @@ async function runAppRequest(command: AppRequestedCommand): Promise<RequestView>
         reviewRequested = false;
         const end = await review(step);
         if (end) return end;
+        if (reviewFirst) refuseWhatIsNoLongerAllowed();
         continue;
       }
       if (!reminded && reminderAt !== null && Date.now() >= reminderAt) {
