@@ -83,6 +83,7 @@ export async function upsertUser(
     displayName: data.displayName ?? null,
     status: data.status,
     adminRoles: [...new Set(data.adminRoles)],
+    adminAppIds: [...new Set(data.adminAppIds)].sort(),
   };
   await tx.user.upsert({ where: { id: data.userId }, create: { id: data.userId, ...fields }, update: fields });
 
