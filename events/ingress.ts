@@ -171,7 +171,15 @@ export function newIncidentId(): string {
 
 export async function handleRecord(record: InboundRecord, deps: IngressDependencies, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
   const where = `${bounded(record.topic, 255)}[${record.partition}]@${record.offset}`;
-  const parsed = parseRecord(record, deps.topics, deps.maxEventBytes);
+  let parsed: ParsedRecord;
+  try {
+    parsed = parseRecord(record, deps.topics, deps.maxEventBytes);
+  } catch (error) {
+    // A bug in validation must not stop the partition: the record is set aside with an incident.
+    const incidentId = newIncidentId();
+    deps.log?.(`incident ${incidentId}: validating ${where} failed: ${describeError(error)}`);
+    parsed = { ok: false, code: 'INTERNAL_ERROR', reason: `the record could not be validated (incident ${incidentId})` };
+  }
   if (!parsed.ok) {
     await untilDone(`dead-lettering ${where}`, () => refuse(record, parsed, deps, where), deps, heartbeat);
     return;
