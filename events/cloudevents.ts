@@ -119,7 +119,7 @@ function shapeProblem(value: unknown, depth = 1): string | null {
   return null;
 }
 
-function parseJson(value: Buffer | null): { ok: true; json: unknown } | { ok: false; reason: string } {
+function parseJson(value: Buffer | null): { ok: true; json: unknown } | { ok: false; reason: string; json?: unknown } {
   if (value === null || value.length === 0) return { ok: false, reason: 'the record has no body' };
   const text = decodeUtf8(value);
   if (text === null) return { ok: false, reason: 'the body is not valid UTF-8' };
@@ -130,7 +130,7 @@ function parseJson(value: Buffer | null): { ok: true; json: unknown } | { ok: fa
     return { ok: false, reason: 'the body is not valid JSON' };
   }
   const problem = shapeProblem(json);
-  return problem ? { ok: false, reason: problem } : { ok: true, json };
+  return problem ? { ok: false, reason: problem, json } : { ok: true, json };
 }
 
 export function decodeCloudEvent(record: KafkaRecord): DecodeResult {
@@ -138,7 +138,11 @@ export function decodeCloudEvent(record: KafkaRecord): DecodeResult {
   const body = parseJson(record.value);
 
   if (contentType.startsWith(STRUCTURED_CONTENT_TYPE)) {
-    if (!body.ok) return { ok: false, reason: body.reason };
+    if (!body.ok) {
+      // Parsed but refused (too deep, a reserved key): its id may still address the refusal.
+      const parsed = typeof body.json === 'object' && body.json !== null ? (body.json as Record<string, unknown>) : {};
+      return { ok: false, reason: body.reason, id: usable(parsed.id, Limits.ceId), type: usable(parsed.type, Limits.ceType) };
+    }
     const candidate = (typeof body.json === 'object' && body.json !== null && !Array.isArray(body.json) ? body.json : {}) as Record<string, unknown>;
     const envelope = envelopeSchema.safeParse(candidate);
     const id = usable(candidate.id, Limits.ceId);

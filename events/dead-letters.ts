@@ -30,23 +30,49 @@ export const DeadLetterHeaders = {
 /** Field names that hold secrets: never kept in a dead-letter copy, a log line or a result. */
 export const SECRET_FIELD = /^pass$|pass(word|wd|phrase)|secret|token|credential|api[-_]?key|private[-_]?key/i;
 
+/** Deeper than this, a dead-letter copy drops the content: it cannot be searched for secrets cheaply. */
+const REDACTION_DEPTH = 64;
+
 /** Removes every field named like a secret, at any depth; returns the names removed. */
 export function withoutSecrets(value: unknown): { value: unknown; removed: string[] } {
   const removed = new Set<string>();
-  const strip = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(strip);
+  const strip = (node: unknown, depth: number): unknown => {
     if (typeof node !== 'object' || node === null) return node;
+    if (depth > REDACTION_DEPTH) {
+      removed.add(`(content nested deeper than ${REDACTION_DEPTH} levels)`);
+      return null;
+    }
+    if (Array.isArray(node)) return node.map((item) => strip(item, depth + 1));
     const kept: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(node)) {
-      if (SECRET_FIELD.test(key)) removed.add(key);
-      else kept[key] = strip(item);
+      if (SECRET_FIELD.test(key)) removed.add(bounded(key, 64));
+      else kept[key] = strip(item, depth + 1);
     }
     return kept;
   };
-  return { value: strip(value), removed: [...removed].sort() };
+  return { value: strip(value, 1), removed: [...removed].sort() };
 }
 
-/** The JSON body of a record with its secret fields removed, or the bytes as they were when nothing was removed. */
+/** The names of the fields named like secrets, found without recursion (a body may be nested very deep). */
+function secretKeysIn(json: unknown): string[] {
+  const found = new Set<string>();
+  const stack: unknown[] = [json];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node !== 'object' || node === null) continue;
+    if (Array.isArray(node)) {
+      stack.push(...node);
+      continue;
+    }
+    for (const [key, item] of Object.entries(node)) {
+      if (SECRET_FIELD.test(key)) found.add(bounded(key, 64));
+      stack.push(item);
+    }
+  }
+  return [...found].sort();
+}
+
+/** The JSON body of a record with its secret fields removed, or the bytes as they were when it has none. */
 export function redactedValue(value: Buffer | null): { value: Buffer | null; removed: string[] } {
   if (value === null) return { value, removed: [] };
   let json: unknown;
@@ -55,8 +81,9 @@ export function redactedValue(value: Buffer | null): { value: Buffer | null; rem
   } catch {
     return { value, removed: [] };
   }
+  if (secretKeysIn(json).length === 0) return { value, removed: [] };
   const stripped = withoutSecrets(json);
-  return stripped.removed.length === 0 ? { value, removed: [] } : { value: Buffer.from(JSON.stringify(stripped.value)), removed: stripped.removed };
+  return { value: Buffer.from(JSON.stringify(stripped.value)), removed: stripped.removed };
 }
 
 function cut(bytes: Buffer, max: number): Buffer {

@@ -3,7 +3,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import { decodeCloudEvent, inboundHeaders } from './cloudevents';
 import { redactedValue, type DeadLetterSink, type InboundRecord } from './dead-letters';
 import { inboundCommands, isInboundType, type Command } from './inbound';
-import { bounded, Limits } from './limits';
+import { bounded, FORBIDDEN_IN_NAMES, Limits } from './limits';
 import { describeIssues } from './validation';
 import { inboundTopics, type Topics } from './topics';
 
@@ -84,6 +84,30 @@ function recordBytes(record: InboundRecord): number {
   return size;
 }
 
+/**
+ * The id, type and source of a record whose headers were refused, read from those three headers alone
+ * when each is given once and usable: the refusal can then still be answered.
+ */
+function addressOf(headers: Record<string, unknown>): { commandId?: string; commandType?: string; source?: string } {
+  const single = (name: string, max: number): string | undefined => {
+    const values = Object.entries(headers)
+      .filter(([key]) => key.toLowerCase() === name)
+      .flatMap(([, value]) => (Array.isArray(value) ? value : [value]))
+      .filter((value) => value !== undefined && value !== null);
+    if (values.length !== 1) return undefined;
+    const bytes = Buffer.isBuffer(values[0]) ? values[0] : Buffer.from(String(values[0]));
+    if (bytes.length > max * 4) return undefined;
+    try {
+      const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      return text.length > 0 && text.length <= max && text.trim() === text && !FORBIDDEN_IN_NAMES.test(text) ? text : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const commandId = single('ce_id', Limits.ceId);
+  return commandId ? { commandId, commandType: single('ce_type', Limits.ceType), source: single('ce_source', Limits.ceSource) } : {};
+}
+
 function orgIdOf(data: unknown): string | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const orgId = (data as { orgId?: unknown }).orgId;
@@ -92,7 +116,7 @@ function orgIdOf(data: unknown): string | undefined {
 
 export function parseRecord(record: InboundRecord, topics: Topics, maxEventBytes: number = Limits.eventBytes): ParsedRecord {
   const headers = inboundHeaders(record.headers as Record<string, unknown>);
-  if (!headers.ok) return { ok: false, code: 'MALFORMED_EVENT', reason: headers.reason };
+  if (!headers.ok) return { ok: false, code: 'MALFORMED_EVENT', reason: headers.reason, ...addressOf(record.headers as Record<string, unknown>) };
   const size = recordBytes(record);
   if (size > maxEventBytes) {
     const decodedHeaders = decodeCloudEvent({ key: null, value: Buffer.from('null'), headers: headers.headers });
@@ -181,7 +205,18 @@ export async function handleRecord(record: InboundRecord, deps: IngressDependenc
     parsed = { ok: false, code: 'INTERNAL_ERROR', reason: `the record could not be validated (incident ${incidentId})` };
   }
   if (!parsed.ok) {
-    await untilDone(`dead-lettering ${where}`, () => refuse(record, parsed, deps, where), deps, heartbeat);
+    const refused = parsed;
+    try {
+      await untilDone(`dead-lettering ${where}`, () => refuse(record, refused, deps, where), deps, heartbeat);
+    } catch (error) {
+      // Even the dead-letter path failed on this record: keep a copy without its content, never stall.
+      const incidentId = newIncidentId();
+      deps.log?.(`incident ${incidentId}: dead-lettering ${where} failed: ${describeError(error)}`);
+      const bare = { ...record, key: null, value: null, headers: {} };
+      await untilDone(`dead-lettering ${where} without content`, () => deps.deadLetters.send(bare, `${refused.code}: content dropped (incident ${incidentId})`), deps, heartbeat).catch(
+        (again: unknown) => deps.log?.(`incident ${incidentId}: record ${where} skipped: ${describeError(again)}`),
+      );
+    }
     return;
   }
   const { command } = parsed;
