@@ -250,7 +250,7 @@ export async function handleRecord(record: InboundRecord, deps: IngressDependenc
         message: `the command could not be processed and was not applied (incident ${incidentId})`,
         details: { incidentId },
       });
-    }, deps, heartbeat);
+    }, deps, heartbeat).catch((again: unknown) => deps.log?.(`incident ${incidentId}: no result recorded for ${command.commandId}: ${describeError(again)}`));
   }
 }
 
