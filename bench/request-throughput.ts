@@ -8,6 +8,7 @@ import { encodeCloudEvent } from '../events/cloudevents';
 import type { Command } from '../events/inbound';
 import { loadConfig } from '../workers/config';
 import { connectIngress, createWorker } from '../workers/runtime';
+import { testDatabaseUrl, testOwnerDatabaseUrl } from '../test/support/test-config';
 
 /**
  * Throughput and latency of auto-granted app requests end to end (Kafka -> ingress -> Temporal ->
@@ -52,12 +53,9 @@ async function baseline(address: string, namespace: string): Promise<{ seconds: 
 
 async function selfService(): Promise<{ seconds: number; latencies: number[] }> {
   const run = randomUUID().slice(0, 8);
-  const base = loadConfig();
-  const url = new URL(base.DATABASE_URL);
-  url.pathname = '/selfservice_test';
   const config = loadConfig({
     ...process.env,
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: testDatabaseUrl(),
     KAFKA_TOPIC_NAMESPACE: `bench-${run}.`,
     TEMPORAL_TASK_QUEUE: `bench-${run}`,
     KAFKA_CONSUMER_GROUP: `bench-${run}`,
@@ -127,7 +125,7 @@ async function main(): Promise<void> {
   // Payloads are encrypted as in production; a run without a configured key uses a throwaway one.
   process.env.PAYLOAD_ENCRYPTION_KEY ??= randomBytes(32).toString('base64');
   execFileSync('bash', [path.join(root, 'services', 'stack.sh'), 'start'], { stdio: 'inherit' });
-  execFileSync('npx', ['prisma', 'migrate', 'deploy'], { cwd: root, stdio: 'ignore', env: { ...process.env, DATABASE_URL: loadConfig().DATABASE_URL.replace(/\/[^/]*$/, '/selfservice_test') } });
+  execFileSync('npx', ['prisma', 'migrate', 'deploy'], { cwd: root, stdio: 'ignore', env: { ...process.env, MIGRATION_DATABASE_URL: testOwnerDatabaseUrl() } });
   const config = loadConfig();
   console.log(`benchmark: ${REQUESTS} requests, all sent at once, on this machine's Temporal dev server`);
   const bare = await baseline(config.TEMPORAL_ADDRESS, config.TEMPORAL_NAMESPACE);

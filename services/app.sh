@@ -16,6 +16,7 @@ LOG_DIR=$REPO_ROOT/.stack/logs
 STACK=$SCRIPT_DIR/stack.sh
 PROCESSES=(worker ingress codec-server)
 KEY_FILE=$REPO_ROOT/.stack/payload-encryption.key
+APP_DB_PASSWORD_FILE=$REPO_ROOT/.stack/database-app.password   # made by services/stack.sh
 
 say() { printf '%s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -52,6 +53,38 @@ payload_key() {
   fi
   PAYLOAD_ENCRYPTION_KEY=$(cat "$KEY_FILE")
   export PAYLOAD_ENCRYPTION_KEY
+}
+
+# Two database roles (README, "Database roles"): the migrations run as the owner
+# (MIGRATION_DATABASE_URL), the processes connect as the application role (DATABASE_URL), which may
+# not alter, truncate or rewrite the audit trail and the request history. Without DATABASE_URL, the
+# local application role's password is the one services/stack.sh made once in .stack (git-ignored).
+# A DATABASE_URL alone is one role for everything, as before the roles were split.
+database_urls() {
+  MIGRATION_DATABASE_URL=${MIGRATION_DATABASE_URL:-${DATABASE_URL:-postgresql://selfservice:selfservice@127.0.0.1:5433/selfservice}}
+  if [[ -z ${DATABASE_URL:-} ]]; then
+    [[ -s $APP_DB_PASSWORD_FILE ]] || die "no DATABASE_URL and no $APP_DB_PASSWORD_FILE: start the services (npm start) or set DATABASE_URL"
+    local rest=${MIGRATION_DATABASE_URL#*://}
+    DATABASE_URL="postgresql://selfservice_app:$(cat "$APP_DB_PASSWORD_FILE")@${rest#*@}"
+  fi
+  export DATABASE_URL
+  export -n MIGRATION_DATABASE_URL   # the owner's URL goes to the migrations only, never to a process
+}
+
+# The codec server shows decrypted payloads, so it verifies its callers (README, "Payload encryption").
+# Locally it runs on 127.0.0.1 with a static token, made once and kept in .stack (git-ignored); the Web UI
+# sends it as a cookie after http://127.0.0.1:8888/login (password: the token). Production sets
+# CODEC_AUTH=jwt and its issuer instead.
+CODEC_TOKEN_FILE=$REPO_ROOT/.stack/codec-token
+codec_token() {
+  if [[ ${CODEC_AUTH:-static} != static || -n ${CODEC_STATIC_TOKEN:-} ]]; then return 0; fi
+  if [[ ! -s $CODEC_TOKEN_FILE ]]; then
+    mkdir -p "$(dirname "$CODEC_TOKEN_FILE")"
+    (umask 077 && node -e 'process.stdout.write(require("node:crypto").randomBytes(32).toString("base64url"))' >"$CODEC_TOKEN_FILE")
+    say "==> made a local codec server token in .stack/codec-token"
+  fi
+  CODEC_STATIC_TOKEN=$(cat "$CODEC_TOKEN_FILE")
+  export CODEC_STATIC_TOKEN
 }
 
 running_pid() { # process -> pid of this clone's process, if it runs
@@ -98,11 +131,13 @@ up() {
   deps
   payload_key
   bash "$STACK" start
-  say "==> applying database migrations"
+  database_urls
+  say "==> applying database migrations (as the owner role, MIGRATION_DATABASE_URL)"
   local output
-  output=$(cd "$REPO_ROOT" && npx prisma migrate deploy 2>&1) || { printf '%s\n' "$output" >&2; die "database migrations failed"; }
+  output=$(cd "$REPO_ROOT" && MIGRATION_DATABASE_URL=$MIGRATION_DATABASE_URL npx prisma migrate deploy 2>&1) || { printf '%s\n' "$output" >&2; die "database migrations failed"; }
   start_process worker 'worker: polling'
   start_process ingress 'ingress: consuming'
+  codec_token
   start_process codec-server 'codec-server: listening'
   say "==> loading the demo org (services/demo-org.json)"
   (cd "$REPO_ROOT" && npx tsx workers/cli.ts import services/demo-org.json | tail -n 1)
@@ -110,7 +145,10 @@ up() {
 
 Self Service backend is running.
   Temporal Web UI   http://127.0.0.1:8233   (every request is a workflow: app-request-<requestId>;
-                                            payloads are encrypted, the UI decodes them through :8888)
+                                            payloads are encrypted, the UI decodes them through :8888:
+                                            sign in once at http://127.0.0.1:8888/login with the token in
+                                            .stack/codec-token, then turn on "include cross-origin
+                                            credentials" in the UI's codec server settings)
   Mailpit (emails)  http://127.0.0.1:8025   (API: /api/v1/messages)
   Kafka             127.0.0.1:9092          (topics selfservice.*.v1)
 Try it:   npm run cli -- available-apps org-acme
@@ -134,7 +172,7 @@ status() {
 
 case ${1:-help} in
   up) up ;;
-  cli) shift; payload_key; cd "$REPO_ROOT" && exec npx tsx workers/cli.ts "$@" ;;
+  cli) shift; payload_key; database_urls; cd "$REPO_ROOT" && exec npx tsx workers/cli.ts "$@" ;;
   down) down ;;
   status) status ;;
   deps) deps ;;

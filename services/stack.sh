@@ -27,7 +27,9 @@ MVN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
-STACK_DIR=$REPO_ROOT/.stack
+# STACK_DIR: another folder gives a second, independent stack (its own tools links, data, logs, pid files),
+# e.g. the fault suite's private copy on other ports (set every address variable below for it too).
+STACK_DIR=${STACK_DIR:-$REPO_ROOT/.stack}
 TOOLS_DIR=$STACK_DIR/tools
 RUN_DIR=$STACK_DIR/run
 LOG_DIR=$STACK_DIR/logs
@@ -67,7 +69,9 @@ rel() { printf '%s' "${1#"$REPO_ROOT"/}"; }
 # ---------------------------------------------------------------------------------------------
 TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:7233}
 KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:9092}
-DATABASE_URL=${DATABASE_URL:-postgresql://selfservice:selfservice@127.0.0.1:5433/selfservice}
+# The owner role's URL (it owns the tables and runs the migrations); DATABASE_URL, the application
+# role's, names the owner only in setups that set nothing else (README, "Database roles").
+MIGRATION_DATABASE_URL=${MIGRATION_DATABASE_URL:-${DATABASE_URL:-postgresql://selfservice:selfservice@127.0.0.1:5433/selfservice}}
 SMTP_URL=${SMTP_URL:-smtp://127.0.0.1:1025}
 MAILPIT_URL=${MAILPIT_URL:-http://127.0.0.1:8025}
 TEMPORAL_UI_PORT=${TEMPORAL_UI_PORT:-8233}
@@ -84,16 +88,21 @@ split_hostport() {
 }
 hp=$(split_hostport "$TEMPORAL_ADDRESS" 7233) || exit 1; read -r TEMPORAL_HOST TEMPORAL_PORT <<<"$hp"
 hp=$(split_hostport "$KAFKA_BROKERS" 9092) || exit 1; read -r KAFKA_HOST KAFKA_PORT <<<"$hp"
-hp=$(split_hostport "$DATABASE_URL" 5432) || exit 1; read -r PG_HOST PG_PORT <<<"$hp"
+hp=$(split_hostport "$MIGRATION_DATABASE_URL" 5432) || exit 1; read -r PG_HOST PG_PORT <<<"$hp"
 hp=$(split_hostport "$SMTP_URL" 1025) || exit 1; read -r SMTP_HOST SMTP_PORT <<<"$hp"
 hp=$(split_hostport "$MAILPIT_URL" 8025) || exit 1; read -r MAILPIT_HOST MAILPIT_PORT <<<"$hp"
 MAILPIT_URL=${MAILPIT_URL%/}
 
-# Role and database from DATABASE_URL; selfservice and selfservice_test are always created.
+# Owner role and database from MIGRATION_DATABASE_URL; selfservice and selfservice_test are always created.
 PG_USER=selfservice PG_PASSWORD=selfservice PG_DB=selfservice
-if [[ $DATABASE_URL =~ ^postgres(ql)?://([^:@/]+)(:([^@/]*))?@[^/]*/([^?]+) ]]; then
+if [[ $MIGRATION_DATABASE_URL =~ ^postgres(ql)?://([^:@/]+)(:([^@/]*))?@[^/]*/([^?]+) ]]; then
   PG_USER=${BASH_REMATCH[2]}; PG_PASSWORD=${BASH_REMATCH[4]:-}; PG_DB=${BASH_REMATCH[5]}
 fi
+# The application role: the processes connect as it; its rights are granted by the migration
+# prisma/migrations/*_application_role. Its password is made once in $STACK_DIR (git-ignored).
+APP_DB_ROLE=selfservice_app
+APP_DB_PASSWORD_FILE=$STACK_DIR/database-app.password
+[[ $PG_USER != "$APP_DB_ROLE" ]] || die "MIGRATION_DATABASE_URL (or, without it, DATABASE_URL) must name the owner role, not $APP_DB_ROLE"
 
 is_local_host() { [[ $1 == 127.0.0.1 || $1 == localhost ]]; }
 service_host() {
@@ -516,7 +525,11 @@ launch_postgres() {
   owner=$(pg_owner)
   # Unix socket paths are limited to ~107 bytes.
   sock=$RUN_DIR/postgres
-  if ((${#sock} > 80)); then sock=/tmp/selfservice-stack-$(printf '%s' "$REPO_ROOT" | sha1sum | cut -c1-10); fi
+  if ((${#sock} > 80)); then
+    local key=$REPO_ROOT
+    if [[ $STACK_DIR != "$REPO_ROOT/.stack" ]]; then key=$STACK_DIR; fi   # a second stack of this clone
+    sock=/tmp/selfservice-stack-$(printf '%s' "$key" | sha1sum | cut -c1-10)
+  fi
   mkdir -p "$sock"
   if [[ $EUID -eq 0 ]]; then chown "$owner:" "$sock"; fi
   echo "$sock" >"$RUN_DIR/postgres.socketdir"
@@ -550,6 +563,26 @@ SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'u', :'p') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', d, :'u')
   FROM (SELECT DISTINCT unnest(ARRAY[:'d1', :'d2', :'d3']) AS d) x
   WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d) \gexec
+SQL
+  postgres_app_role "$sock"
+}
+
+# The application role, with no attribute beyond LOGIN and the password of $APP_DB_PASSWORD_FILE
+# (made once; psql reads it from the file, so it is never on a command line).
+postgres_app_role() { # socket-dir
+  if [[ ! -s $APP_DB_PASSWORD_FILE ]]; then
+    local tmp
+    tmp=$(mktemp "$APP_DB_PASSWORD_FILE.XXXXXX")
+    od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$tmp"   # hex: safe in a URL as it is
+    ln "$tmp" "$APP_DB_PASSWORD_FILE" 2>/dev/null || true   # the first writer wins
+    rm -f "$tmp"
+  fi
+  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$1" -p "$PG_PORT" -U postgres -d postgres \
+    -v a="$APP_DB_ROLE" -v f="$APP_DB_PASSWORD_FILE" \
+    >>"$(log_file postgres)" 2>&1 <<'SQL' || fail_service postgres "creating the application role failed"
+\set ap `cat :'f'`
+SELECT format('CREATE ROLE %I LOGIN', :'a') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'a') \gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L', :'a', :'ap') \gexec
 SQL
 }
 
@@ -632,13 +665,16 @@ do_start() {
       sleep 0.3
     done
     case $svc in
-      postgres) postgres_setup_roles ;;
       temporal) ensure_search_attributes ;;
     esac
     say "$svc: ready at $(service_addr "$svc") in $((SECONDS - t0))s (pid $(running_pid "$svc" || echo '?'))"
   done
   for svc in "${services[@]}"; do
     case $svc in
+      # On every start, so that a cluster started before a role existed gets it too.
+      postgres)
+        if running_pid postgres >/dev/null; then postgres_setup_roles
+        else say "postgres: not started by this script, so the roles $PG_USER and $APP_DB_ROLE must exist there already"; fi ;;
       temporal) say "Temporal UI: http://127.0.0.1:$TEMPORAL_UI_PORT" ;;
       mailpit) say "Mailpit: $MAILPIT_URL" ;;
     esac
@@ -718,11 +754,19 @@ do_reset() {
   rm -f "$RUN_DIR"/*.pid
 }
 
+# The application role's URL: the owner's server and database, the local password if there is one.
+app_database_url() {
+  local rest=${MIGRATION_DATABASE_URL#*://} password=
+  if [[ -s $APP_DB_PASSWORD_FILE ]]; then password=:$(cat "$APP_DB_PASSWORD_FILE"); fi
+  printf 'postgresql://%s%s@%s\n' "$APP_DB_ROLE" "$password" "${rest#*@}"
+}
+
 do_env() {
   cat <<EOF
 TEMPORAL_ADDRESS=$TEMPORAL_HOST:$TEMPORAL_PORT
 KAFKA_BROKERS=$KAFKA_BROKERS
-DATABASE_URL=$DATABASE_URL
+MIGRATION_DATABASE_URL=$MIGRATION_DATABASE_URL
+DATABASE_URL=$(app_database_url)
 SMTP_URL=$SMTP_URL
 MAILPIT_URL=$MAILPIT_URL
 TEMPORAL_TEST_SERVER_PATH=$TOOLS_DIR/temporal-test-server

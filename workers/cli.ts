@@ -7,9 +7,10 @@ import { importCommands, importFileSchema } from '../events/command-import';
 import { describeIssues } from '../events/validation';
 import { encodeCloudEvent } from '../events/cloudevents';
 import { inboundCommands, isInboundType } from '../events/inbound';
-import { createKafka } from '../events/kafka';
+import { createKafka, verifyKafkaAccess } from '../events/kafka';
 import { topicsFor } from '../events/topics';
 import { loadConfig } from './config';
+import { kafkaSettingsFrom } from './kafka-settings';
 import { connectIngress } from './runtime';
 
 const USAGE = `usage:
@@ -56,7 +57,9 @@ async function send(type: string, json: string): Promise<boolean> {
     throw new UsageError(`the data is not JSON: ${(error as Error).message}`);
   }
   const config = loadConfig();
-  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-cli` });
+  const settings = { ...kafkaSettingsFrom(config), clientId: `${config.KAFKA_CLIENT_ID}-cli` };
+  await verifyKafkaAccess(settings); // refused TLS or credentials: a clear message at once
+  const kafka = createKafka(settings);
   const topics = topicsFor(config.KAFKA_TOPIC_NAMESPACE);
   const id = randomUUID();
   const record = encodeCloudEvent({ specversion: '1.0', id, source: 'urn:selfservice-cli', type, time: new Date().toISOString(), data }, (data as { orgId?: string }).orgId ?? null);

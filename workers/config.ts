@@ -21,7 +21,48 @@ const configSchema = z.object({
     .regex(/^[A-Za-z0-9._-]*$/, 'may hold only letters, digits, ".", "_" and "-"')
     .default(''),
   KAFKA_CONSUMER_GROUP: z.string().min(1).default('selfservice-ingress'),
+  // ---- Kafka security and topics (issue 9; README "Production settings: Kafka") --------------------
+  // Read by workers/kafka-settings.ts, which also checks how these go together (one message naming the
+  // variables) and reads the PEM files. Secrets are never printed.
+  /** TLS to the brokers. The files are PEM; without a CA file the system's CAs are trusted. */
+  KAFKA_SSL: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
+  KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
+  /** Client certificate and key (mutual TLS): both or neither. */
+  KAFKA_SSL_CERT_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_KEY_FILE: z.string().min(1).optional(),
+  /** Passphrase of an encrypted KAFKA_SSL_KEY_FILE. */
+  KAFKA_SSL_KEY_PASSWORD: z.string().min(1).optional(),
+  /** false accepts any broker certificate: for a test broker only, never in production. */
+  KAFKA_SSL_REJECT_UNAUTHORIZED: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
+  /** SASL: plain and scram-* use the username and password; oauthbearer uses the KAFKA_OAUTH_* client. */
+  KAFKA_SASL_MECHANISM: z.preprocess(
+    (value) => (typeof value === 'string' ? value.toLowerCase() : value),
+    z.enum(['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer']).optional(),
+  ),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  /** OAUTHBEARER: an OAuth 2.0 client-credentials token from this endpoint (cached until shortly before it expires). */
+  KAFKA_OAUTH_TOKEN_URL: z.url({ protocol: /^https?$/ }).optional(),
+  KAFKA_OAUTH_CLIENT_ID: z.string().min(1).optional(),
+  KAFKA_OAUTH_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Space-separated scopes to ask for, if the identity provider wants any. */
+  KAFKA_OAUTH_SCOPE: z.string().min(1).optional(),
+  /**
+   * true (the local stack): a process creates the topics it misses. false: it only checks that they all
+   * exist and stops, listing the missing ones, when they do not (create them with `npm run topics`).
+   */
+  KAFKA_CREATE_TOPICS: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
+  /** Partitions and replication factor of topics created by a process or by `npm run topics`. */
+  KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(10_000).default(3),
+  KAFKA_TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(32_767).default(1),
+  // ---- end of Kafka security and topics ------------------------------------------------------------
+  /** The application role (least privilege; no default password: `npm start` sets the local one). */
   DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL')
+    .default('postgresql://selfservice_app@127.0.0.1:5433/selfservice'),
+  /** The owner role: used only to run the migrations (and by tests that alter tables). */
+  MIGRATION_DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL')
     .default('postgresql://selfservice:selfservice@127.0.0.1:5433/selfservice'),
@@ -48,6 +89,44 @@ const configSchema = z.object({
     .string()
     .default('http://127.0.0.1:8233,http://localhost:8233')
     .transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean)),
+  // ---- Payload codec and codec server security (issue 9; README "Payload encryption") -------------
+  /** Accept workflow/Update/activity inputs that are not encrypted: only while migrating older histories. */
+  PAYLOAD_ALLOW_PLAINTEXT: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
+  /**
+   * How the codec server verifies its caller: `jwt` (a bearer token checked against CODEC_JWKS_URL or the
+   * issuer's discovery document), `static` (CODEC_STATIC_TOKEN; loopback only) or `none` (loopback only).
+   */
+  CODEC_AUTH: z.enum(['jwt', 'static', 'none']).default('static'),
+  /** URLs, checked when the codec server starts (empty means unset, as compose passes unset variables). */
+  CODEC_JWKS_URL: z.string().optional(),
+  CODEC_JWT_ISSUER: z.string().optional(),
+  /** Audiences a token must carry one of (comma-separated). */
+  CODEC_JWT_AUDIENCE: z
+    .string()
+    .default('')
+    .transform((value) => value.split(',').map((audience) => audience.trim()).filter(Boolean)),
+  CODEC_STATIC_TOKEN: z.string().min(32, 'must be at least 32 characters (openssl rand -base64 32)').optional(),
+  /** Host header values the codec server answers (host or host:port, comma-separated); default: the loopback names. */
+  CODEC_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((value) => value.split(',').map((host) => host.trim().toLowerCase()).filter(Boolean)),
+  CODEC_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** POST /encode lets its callers make payloads the worker accepts; off unless set to true. */
+  CODEC_ENABLE_ENCODE: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
+  // ---- end of payload codec and codec server security ----------------------------------------------
+  // ---- Temporal connection security (README "Production settings: Temporal") -----------------------
+  /** TLS to the Temporal frontend; unset means on when an API key or a TLS file is given. */
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional().transform((value) => (value === undefined ? undefined : value === 'true')),
+  /** PEM files: the CA that signed the server's certificate, and the client certificate and key for mTLS. */
+  TEMPORAL_TLS_CA_FILE: z.string().min(1).optional(),
+  TEMPORAL_TLS_CERT_FILE: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY_FILE: z.string().min(1).optional(),
+  /** The name the server's certificate must carry when it differs from TEMPORAL_ADDRESS's host. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** Temporal Cloud API key (sent as a bearer token; implies TLS). */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  // ---- end of Temporal connection security ---------------------------------------------------------
 });
 
 export type Config = z.infer<typeof configSchema>;

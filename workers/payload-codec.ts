@@ -6,22 +6,54 @@ import { ConfigError, type Config } from './config';
 /**
  * Encrypts every payload Temporal stores (workflow inputs, activity results, memos' values, ...) with
  * AES-256-GCM, so workflow histories hold no personal data in clear. The key id travels with each
- * payload so keys can be rotated (old ids stay readable). Payloads without our encoding pass through
- * unchanged, so histories written before encryption still replay. Operators read payloads in the
- * Temporal Web UI through the codec server (workers/codec-server.ts), which uses this same codec.
+ * payload so keys can be rotated (old ids stay readable).
+ *
+ * AES-GCM also authenticates: only a holder of the key can make a payload that decodes. So a payload
+ * that is not encrypted, or does not decrypt, is refused: someone who can reach Temporal but does not
+ * hold the key cannot start a workflow, send an Update or answer an activity with inputs of their
+ * choosing. In the worker and the clients (`codecFromConfig`, `onRefused: 'mark'`) a refused payload
+ * becomes an empty payload whose encoding states the refusal; no payload converter knows that encoding,
+ * so converting it fails with the reason: an Update is rejected before it is accepted (the SDK rejects
+ * an Update whose input cannot be converted) and the workflow goes on; a workflow start or a signal
+ * fails its workflow task and no workflow code runs. (Throwing here instead would fail the whole
+ * workflow task, and Temporal would deliver the forged Update again with every retry.)
+ * PAYLOAD_ALLOW_PLAINTEXT=true lets unencrypted payloads through, only while migrating histories written
+ * before encryption. Search attributes and headers never pass through codecs (the SDK skips them).
+ * Operators read payloads in the Temporal Web UI through the codec server (workers/codec-server.ts),
+ * which uses this codec with `onRefused: 'throw'` and shows unencrypted payloads as they are.
  */
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
+/** How the encoding of a refused payload begins; the reason follows. */
+export const REFUSED_ENCODING_PREFIX = 'refused by the payload codec: ';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 const utf8 = (text: string) => Buffer.from(text, 'utf8');
 
+/** A payload that is not encrypted, or does not decrypt: someone without the key may have written it. */
+export class RefusedPayloadError extends Error {
+  override readonly name = 'RefusedPayloadError';
+}
+
+export interface EncryptionCodecOptions {
+  /** Pass payloads without our encoding through unchanged (PAYLOAD_ALLOW_PLAINTEXT, for a migration). */
+  allowPlaintext?: boolean;
+  /** A refused payload: `throw` RefusedPayloadError (default), or `mark` it (see above). */
+  onRefused?: 'throw' | 'mark';
+}
+
 export class EncryptionCodec implements PayloadCodec {
+  private readonly allowPlaintext: boolean;
+  private readonly onRefused: 'throw' | 'mark';
+
   constructor(
     private readonly keys: ReadonlyMap<string, Buffer>,
     private readonly currentKeyId: string,
+    options: EncryptionCodecOptions = {},
   ) {
     if (!keys.has(currentKeyId)) throw new ConfigError(`no payload encryption key with id ${currentKeyId}`);
+    this.allowPlaintext = options.allowPlaintext ?? false;
+    this.onRefused = options.onRefused ?? 'throw';
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
@@ -38,16 +70,32 @@ export class EncryptionCodec implements PayloadCodec {
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
       const encoding = payload.metadata?.encoding ? Buffer.from(payload.metadata.encoding).toString('utf8') : '';
-      if (encoding !== ENCRYPTED_ENCODING) return payload;
+      if (encoding !== ENCRYPTED_ENCODING) {
+        if (this.allowPlaintext) return payload;
+        return this.refuse(
+          `not encrypted (encoding "${encoding || 'none'}"); inputs must be encrypted with the payload key, ` +
+            'PAYLOAD_ALLOW_PLAINTEXT=true accepts unencrypted ones only while migrating histories written before encryption',
+        );
+      }
       const keyId = Buffer.from(payload.metadata?.['encryption-key-id'] ?? new Uint8Array()).toString('utf8');
       const key = this.keys.get(keyId);
-      if (!key) throw new Error(`payload encrypted with unknown key id "${keyId}"`);
+      if (!key) return this.refuse(`encrypted with unknown key id "${keyId}" (PAYLOAD_DECRYPTION_KEYS keeps older keys readable)`);
       const sealed = Buffer.from(payload.data ?? new Uint8Array());
-      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
-      decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-      const plain = Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
-      return temporal.api.common.v1.Payload.decode(plain) as Payload;
+      try {
+        if (sealed.length < IV_BYTES + TAG_BYTES) throw new Error('too short');
+        const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
+        decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+        const plain = Buffer.concat([decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)), decipher.final()]);
+        return temporal.api.common.v1.Payload.decode(plain) as Payload;
+      } catch {
+        return this.refuse(`does not decrypt with key "${keyId}" (changed, or not made with the key)`);
+      }
     });
+  }
+
+  private refuse(reason: string): Payload {
+    if (this.onRefused === 'throw') throw new RefusedPayloadError(`refused a payload: ${reason}`);
+    return { metadata: { encoding: utf8(`${REFUSED_ENCODING_PREFIX}${reason}`) }, data: new Uint8Array() };
   }
 }
 
@@ -58,7 +106,8 @@ export function parseKey(base64: string, variable: string): Buffer {
   return key;
 }
 
-export function codecFromConfig(config: Config): EncryptionCodec {
+/** The codec of the worker and the clients: refused payloads are marked (see above) unless told otherwise. */
+export function codecFromConfig(config: Config, options: EncryptionCodecOptions = {}): EncryptionCodec {
   if (!config.PAYLOAD_ENCRYPTION_KEY) {
     throw new ConfigError('PAYLOAD_ENCRYPTION_KEY is required by every process that talks to Temporal: 32 bytes, base64 (openssl rand -base64 32)');
   }
@@ -68,7 +117,10 @@ export function codecFromConfig(config: Config): EncryptionCodec {
     if (!id || !key) throw new ConfigError('PAYLOAD_DECRYPTION_KEYS must list id:base64key pairs, separated by commas');
     keys.set(id, parseKey(key, `PAYLOAD_DECRYPTION_KEYS (${id})`));
   }
-  return new EncryptionCodec(keys, config.PAYLOAD_ENCRYPTION_KEY_ID);
+  return new EncryptionCodec(keys, config.PAYLOAD_ENCRYPTION_KEY_ID, {
+    allowPlaintext: options.allowPlaintext ?? config.PAYLOAD_ALLOW_PLAINTEXT,
+    onRefused: options.onRefused ?? 'mark',
+  });
 }
 
 export function dataConverterFor(config: Config) {

@@ -1,5 +1,5 @@
-import { Client, Connection, ServiceError } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { Client, ServiceError } from '@temporalio/client';
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Consumer, Kafka } from 'kafkajs';
 import { createActivities } from '../activities';
 import { claimCommand, commandRef, hasResult, recordRejected } from '../activities/command-ledger';
@@ -14,7 +14,9 @@ import { createKafka, ensureTopics } from '../events/kafka';
 import { KafkaEventPublisher } from '../events/publisher';
 import type { Topics } from '../events/topics';
 import type { Config } from './config';
+import { kafkaSettingsFrom, topicPolicyFrom } from './kafka-settings';
 import { dataConverterFor } from './payload-codec';
+import { connectClient, connectWorker } from './temporal-connection';
 
 /**
  * Wiring of the two processes from the config: the Temporal worker (workflows + activities) and the
@@ -40,14 +42,14 @@ export async function connectIngress(
   options: { clientId?: string; temporalClient?: Client } = {},
 ): Promise<IngressRuntime> {
   const clientId = options.clientId ?? `${config.KAFKA_CLIENT_ID}-ingress`;
-  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId });
-  const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE);
+  const kafka = createKafka({ ...kafkaSettingsFrom(config), clientId });
+  const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE, topicPolicyFrom(config));
   const publisher = await KafkaEventPublisher.connect(kafka, topics);
   const deadLetters = await KafkaDeadLetterSink.connect(kafka, topics.deadLetters);
   const db = createDatabase(config.DATABASE_URL);
   const outbox = createOutboxActivities({ db, publisher });
   // A given client (the time-skipping test server's) is the caller's to close.
-  const connection = options.temporalClient ? null : await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = options.temporalClient ? null : await connectClient(config);
   const client =
     options.temporalClient ?? new Client({ connection: connection!, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
   const ledger: IngressLedger = {
@@ -60,8 +62,8 @@ export async function connectIngress(
   const router = new TemporalCommandRouter({
     client,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    reject: async (command, code, message, details) => {
-      const result = await recordRejected(db, commandRef(command), code, message, undefined, details);
+    reject: async (command, code, message, details, audit) => {
+      const result = await recordRejected(db, commandRef(command), code, message, audit, details);
       await outbox.publishEvents(result.eventIds);
     },
     hasResult: (commandId) => hasResult(db, commandId),
@@ -103,13 +105,13 @@ export async function createWorker(
   config: Config,
   options: { workflowBundle?: WorkerOptions['workflowBundle']; connection?: NativeConnection } = {},
 ): Promise<WorkerRuntime> {
-  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-worker` });
-  const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE);
+  const kafka = createKafka({ ...kafkaSettingsFrom(config), clientId: `${config.KAFKA_CLIENT_ID}-worker` });
+  const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE, topicPolicyFrom(config));
   const publisher = await KafkaEventPublisher.connect(kafka, topics);
   const db = createDatabase(config.DATABASE_URL);
   const mailer: Mailer = createMailer({ db, transport: createSmtpTransport(config.SMTP_URL), from: config.MAIL_FROM });
   // A given connection (the time-skipping test server's) is the caller's to close.
-  const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
+  const connection = options.connection ?? (await connectWorker(config));
   const workflows = options.workflowBundle
     ? { workflowBundle: options.workflowBundle }
     : { workflowsPath: require.resolve('../workflows') };

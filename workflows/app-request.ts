@@ -314,6 +314,9 @@ async function runAppRequest(command: AppRequestedCommand): Promise<RequestView>
   /** A later step's approvers as the directory has them when the step starts (or the request closes). */
   async function approversAtStart(step: StepPlan): Promise<string[] | 'closed'> {
     if (step.number === 1 || !patched(CURRENT_DIRECTORY)) return step.approverIds;
+    // While the directory is read, the step has begun and nobody but an admin may decide it yet.
+    view.currentStep = step.number;
+    view.currentApproverIds = [];
     const verdict = await activities.reviewPendingRequest({ requestId, step });
     if ('close' in verdict) {
       await finish('DELETED', { name: 'app.access_request.delete', reason: verdict.close });

@@ -1,4 +1,5 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Database } from '../../activities/database';
 import { requestIdFor } from '../../events/command-router';
 import { appRequestWorkflowId } from '../../workflows/app-request-model';
 import { SelfServiceApproverIds } from '../../workflows/search-attributes';
@@ -6,6 +7,7 @@ import { startTestBackend, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { mailsTo } from '../support/mailpit';
+import { ownerDatabase } from '../support/owner-database';
 import { SmtpOutageSwitch } from '../support/smtp-outage';
 import { uniqueId } from '../support/test-config';
 
@@ -20,6 +22,8 @@ describe('failure isolation', () => {
   let probe: TopicProbe;
   let commands: CommandClient;
   let smtp: SmtpOutageSwitch;
+  /** The tables' owner: only it may add the constraints and locks that inject faults. */
+  let owner: Database;
 
   beforeAll(async () => {
     const { testConfig } = await import('../support/test-config');
@@ -27,12 +31,14 @@ describe('failure isolation', () => {
     backend = await startTestBackend({ overrides: { SMTP_URL: smtp.smtpUrl } });
     probe = await TopicProbe.start(backend.kafka, [backend.topics.commandResults, backend.topics.deadLetters, backend.topics.dashboard]);
     commands = new CommandClient(backend, probe);
+    owner = ownerDatabase();
   });
 
   afterAll(async () => {
     await probe?.stop();
     await backend?.stop();
     await smtp?.cut();
+    await owner?.$disconnect();
   });
 
   const within10s = (predicate: (record: SeenRecord) => boolean, what: string) => probe.waitFor(predicate, what, 10_000);
@@ -47,11 +53,11 @@ describe('failure isolation', () => {
   /** A constraint that PostgreSQL enforces for one value: the permanent failure that no retry cures. */
   async function withPoison<T>(table: string, column: string, value: string, run: () => Promise<T>): Promise<T> {
     const name = `poison_${Math.random().toString(16).slice(2, 10)}`;
-    await backend.db.$executeRawUnsafe(`ALTER TABLE "${table}" ADD CONSTRAINT ${name} CHECK ("${column}" <> '${value}') NOT VALID`);
+    await owner.$executeRawUnsafe(`ALTER TABLE "${table}" ADD CONSTRAINT ${name} CHECK ("${column}" <> '${value}') NOT VALID`);
     try {
       return await run();
     } finally {
-      await backend.db.$executeRawUnsafe(`ALTER TABLE "${table}" DROP CONSTRAINT ${name}`);
+      await owner.$executeRawUnsafe(`ALTER TABLE "${table}" DROP CONSTRAINT ${name}`);
     }
   }
 
@@ -95,7 +101,7 @@ describe('failure isolation', () => {
     let waiting: string | null = null;
     try {
       // A transient fault: PostgreSQL holds the settings table for 15 s, longer than the group's session timeout (10 s).
-      await backend.db.$transaction(
+      await owner.$transaction(
         async (tx) => {
           await tx.$executeRawUnsafe('LOCK TABLE "OrgSettings" IN ACCESS EXCLUSIVE MODE');
           waiting = await sendCommand(backend.producer, backend.topics.adminCommands, 'selfservice.settings.update-requested.v1', {

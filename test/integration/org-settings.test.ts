@@ -522,7 +522,7 @@ describe('org Self Service settings and the Technical Contact', () => {
       const id = randomUUID();
       const data = { orgId: target.orgId, actorId: target.superAdminId, changes: { allowOrgManagedApps: true } };
       await sendCommand(backend.producer, backend.topics.adminCommands, UPDATE, data, { id });
-      await sendCommand(backend.producer, backend.topics.adminCommands, UPDATE, { ...data, changes: { allowPersonalApps: true } }, { id });
+      await sendCommand(backend.producer, backend.topics.adminCommands, UPDATE, data, { id });
       await probe.waitFor(resultFor(id), 'the result of the first copy');
       // Sent after both copies with the same key: once it is applied, both copies have been consumed.
       const last = await flushSettings(target);
