@@ -182,7 +182,7 @@ describe('failure isolation', () => {
     await handle.result();
     // What Temporal does when the namespace's retention has passed: the history is deleted.
     await backend.client.workflowService.deleteWorkflowExecution({ namespace: backend.config.TEMPORAL_NAMESPACE, workflowExecution: { workflowId } });
-    await waitUntil(async () => handle.describe().then(() => false, (error: unknown) => error instanceof WorkflowNotFoundError), 'the history to be gone');
+    await waitUntil(async () => handle.describe().then(() => false, (error: unknown) => error instanceof WorkflowNotFoundError), 'the history to be gone', 120_000);
 
     await sendCommand(backend.producer, backend.topics.userRequests, 'selfservice.app.requested.v1', data, { id });
     const marker = await sendCommand(backend.producer, backend.topics.userRequests, 'selfservice.app.requested.v1', { ...data, userId: org.superAdminId });
@@ -191,7 +191,7 @@ describe('failure isolation', () => {
     await expect(handle.describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
     expect(probe.matching(resultFor(id))).toHaveLength(1);
     await expect(backend.db.appAssignment.count({ where: { userId: org.user('requester'), appId } })).resolves.toBe(1);
-  });
+  }, 240_000);
 
   /** Users straight into the directory tables (a bulk load), then the group through Kafka. */
   async function groupOf(org: SeededOrg, size: number): Promise<{ groupId: string; memberIds: string[] }> {
