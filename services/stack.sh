@@ -591,7 +591,7 @@ launch_mailpit() {
   rotate_log mailpit
   launch mailpit "$TOOLS_DIR/mailpit" --smtp "127.0.0.1:$SMTP_PORT" --listen "127.0.0.1:$MAILPIT_PORT" \
     --database "$DATA_DIR/mailpit/mailpit.db" --smtp-auth-accept-any --smtp-auth-allow-insecure \
-    --smtp-disable-rdns --disable-version-check
+    --smtp-disable-rdns --disable-version-check --max 0 --max-age 7d
 }
 
 ready() { # service: answers AND (for kafka) logged that it started

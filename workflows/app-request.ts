@@ -378,6 +378,15 @@ async function runAppRequest(command: AppRequestedCommand): Promise<RequestView>
   }
 
   const submitted = await activities.submitAppRequest(command);
+  if (submitted.accepted && submitted.plan.approvalRequired) {
+    // Open for decisions before the request is announced: an approver who answers the announcement at
+    // once finds the first step waiting (runStep sets the same state again).
+    const first = submitted.plan.steps[0];
+    view.plan = submitted.plan;
+    view.status = 'PENDING';
+    view.currentStep = first ? 1 : null;
+    view.currentApproverIds = first ? [...first.approverIds] : [];
+  }
   await activities.publishEvents(submitted.eventIds);
   upsertSearchAttributes([
     { key: SelfServiceOrgId, value: command.data.orgId },

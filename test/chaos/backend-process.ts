@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** The two processes of the backend, as `services/app.sh` runs them. */
+export const BACKEND_PROCESSES = {
+  worker: { entry: 'workers/temporal-worker.ts', ready: 'worker: polling' },
+  ingress: { entry: 'workers/kafka-ingress.ts', ready: 'ingress: consuming' },
+} as const;
+
+export type BackendProcessName = keyof typeof BACKEND_PROCESSES;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One backend process (worker or ingress) started as a real child process in its own process group,
+ * so SIGKILL to the group kills tsx and the node process it runs. Each incarnation logs to its own file.
+ */
+export class BackendProcess {
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  private incarnation = 0;
+  logFile = '';
+
+  constructor(
+    readonly name: BackendProcessName,
+    private readonly root: string,
+    private readonly logDir: string,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Spawns a new incarnation; returns when it was spawned and when it printed its ready line. */
+  async start(timeoutMs = 180_000): Promise<{ spawnedAt: number; readyAt: number }> {
+    this.incarnation += 1;
+    mkdirSync(this.logDir, { recursive: true });
+    this.logFile = path.join(this.logDir, `${this.name}-${this.incarnation}.log`);
+    const fd = openSync(this.logFile, 'a');
+    const tsx = path.join(this.root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+    const spec = BACKEND_PROCESSES[this.name];
+    const spawnedAt = Date.now();
+    const child = spawn(process.execPath, [tsx, path.join(this.root, spec.entry)], {
+      cwd: this.root,
+      env: this.env,
+      detached: true, // its own process group
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    this.child = child;
+    let exitCode: number | null | undefined;
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        exitCode = code ?? (signal ? -1 : null);
+        resolve();
+      }),
+    );
+    while (Date.now() - spawnedAt < timeoutMs) {
+      if (readFileSync(this.logFile, 'utf8').includes(spec.ready)) return { spawnedAt, readyAt: Date.now() };
+      if (exitCode !== undefined) break;
+      await sleep(100);
+    }
+    const tail = readFileSync(this.logFile, 'utf8').split('\n').slice(-20).join('\n');
+    throw new Error(`${this.name} did not become ready (exit ${String(exitCode)}); log ${this.logFile}:\n${tail}`);
+  }
+
+  /** SIGKILL to the whole process group, as a crash or an OOM kill would end it. */
+  async kill(): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await this.exited;
+    this.child = null;
+  }
+
+  /** SIGTERM to the group, SIGKILL after a grace period. */
+  async stop(graceMs = 10_000): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const stopped = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
+    if (!stopped) await this.kill();
+    this.child = null;
+  }
+}
