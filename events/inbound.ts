@@ -8,21 +8,17 @@ import type { TopicName } from './topics';
  * keeps only tab, line feed and carriage return. A refusal names the field and the limit.
  */
 
-const id = (what: string) =>
+/** A trimmed single-line string of 1 to `max` characters without control characters: ids, names, labels. */
+const line = (what: string, max: number) =>
   z
     .string({ error: `${what} must be a string` })
     .trim()
     .min(1, `${what} must not be empty`)
-    .max(Limits.id, `${what} must be at most ${Limits.id} characters`)
+    .max(max, `${what} must be at most ${max} characters`)
     .refine((value) => !FORBIDDEN_IN_NAMES.test(value), `${what} must not contain control characters`);
 
-const name = (what: string) =>
-  z
-    .string({ error: `${what} must be a string` })
-    .trim()
-    .min(1, `${what} must not be empty`)
-    .max(Limits.name, `${what} must be at most ${Limits.name} characters`)
-    .refine((value) => !FORBIDDEN_IN_NAMES.test(value), `${what} must not contain control characters`);
+const id = (what: string) => line(what, Limits.id);
+const name = (what: string) => line(what, Limits.name);
 
 /**
  * Free text. Its limit in characters (as a person counts them) is a business rule with its own code
