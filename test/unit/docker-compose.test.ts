@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig } from '../../workers/config';
+import { kafkaSettingsFrom } from '../../workers/kafka-settings';
 import { codecServerOptionsFromConfig } from '../../workers/codec-server';
 import { ALL_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 
@@ -64,7 +65,7 @@ describe('docker-compose.yml', () => {
     expect(environment.CODEC_ENABLE_ENCODE).toBe('false');
     // What the codec server does with it once compose has filled the variables in.
     const filled = (values: Record<string, string>) =>
-      loadConfig(Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, value.replace(/\$\{([A-Z][A-Z0-9_]*)[^}]*\}/g, (_match, name: string) => values[name] ?? '')])));
+      loadConfig(Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, value.replace(/\$\{([A-Z][A-Z0-9_]*)[^}]*\}/g, (_match, name: string) => ({ KAFKA_PASSWORD: 'from-the-environment', ...values })[name] ?? '')])));
     const options = codecServerOptionsFromConfig(filled({ CODEC_JWT_ISSUER: 'https://acme.okta.com/oauth2/default', CODEC_JWT_AUDIENCE: 'api://temporal-ui' }));
     expect(options).toMatchObject({ auth: { mode: 'jwt' }, allowedHosts: ['127.0.0.1', 'localhost'], enableEncode: false });
     expect(() => codecServerOptionsFromConfig(filled({}))).toThrow(/CODEC_AUTH=jwt needs CODEC_JWT_ISSUER and CODEC_JWT_AUDIENCE/);
@@ -142,6 +143,32 @@ describe('docker-compose.yml', () => {
     const command = (compose.services.temporal?.command ?? []) as string[];
     for (const key of ALL_SEARCH_ATTRIBUTES) {
       expect(command).toContain(`--search-attribute=${key.name}=${key.type === 'KEYWORD_LIST' ? 'KeywordList' : 'Keyword'}`);
+    }
+  });
+  test('Kafka takes clients only through SASL (SCRAM-SHA-512); the backend processes authenticate with a password from the environment', () => {
+    const properties = Object.fromEntries(
+      readFileSync(path.join(__dirname, '..', '..', 'services', 'compose', 'kafka-server.properties'), 'utf8')
+        .split('\n')
+        .filter((line) => line.trim() && !line.startsWith('#'))
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
+    const protocols = Object.fromEntries((properties['listener.security.protocol.map'] ?? '').split(',').map((pair) => pair.split(':')));
+    for (const listener of (properties.listeners ?? '').split(',')) {
+      const [name, address] = [listener.slice(0, listener.indexOf('://')), listener.slice(listener.indexOf('://') + 3)];
+      // A plaintext listener is bound to the container's loopback; everything else needs SASL.
+      if (protocols[name] === 'PLAINTEXT') expect(address).toMatch(/^127\.0\.0\.1:/);
+      else expect(protocols[name]).toMatch(/^SASL_/);
+    }
+    expect(properties['sasl.enabled.mechanisms']).toBe('SCRAM-SHA-512');
+    const kafka = compose.services.kafka!;
+    expect(JSON.stringify(kafka.command)).toContain('--add-scram');
+    expect(String(kafka.environment?.KAFKA_PASSWORD)).toMatch(FROM_ENVIRONMENT);
+    for (const name of ['worker', 'ingress', 'migrate']) {
+      const environment = Object.fromEntries(Object.entries(compose.services[name]?.environment ?? {}).map(([key, value]) => [key, String(value)]));
+      expect({ name, mechanism: environment.KAFKA_SASL_MECHANISM, user: environment.KAFKA_SASL_USERNAME }).toEqual({ name, mechanism: 'scram-sha-512', user: 'selfservice' });
+      expect(environment.KAFKA_SASL_PASSWORD).toMatch(FROM_ENVIRONMENT);
+      const settings = kafkaSettingsFrom(loadConfig({ ...environment, KAFKA_SASL_PASSWORD: 'from-the-environment' }));
+      expect(settings.sasl).toMatchObject({ mechanism: 'scram-sha-512', username: 'selfservice' });
     }
   });
 });
