@@ -75,6 +75,40 @@ describe('app request timing on the time-skipping server', () => {
     await expect(backend.db.appRequest.findUniqueOrThrow({ where: { id: requestId } })).resolves.toMatchObject({ status: 'EXPIRED' });
   });
 
+  test('with SMTP refusing every connection, the step still expires on time: its timer does not wait for the emails', async () => {
+    const down = await startTestBackend({ temporal: { client: env.client, connection: env.nativeConnection }, overrides: { SMTP_URL: 'smtp://127.0.0.1:9' } });
+    const downProbe = await TopicProbe.start(down.kafka, [down.topics.commandResults, down.topics.accessRequests]);
+    try {
+      const downCommands = new CommandClient(down, downProbe);
+      const org = await seedOrg(downCommands, { users: ['requester', 'manager'] });
+      const appId = uniqueId('app');
+      await downCommands.directory('org-app-upserted', { orgId: org.orgId, appId, label: `Travel ${appId}`, signOnMode: 'OIDC', status: 'ACTIVE' });
+      await downCommands.accepted('adminCommands', 'selfservice.app.self-service-configured.v1', {
+        orgId: org.orgId,
+        actorId: org.superAdminId,
+        appId,
+        config: { requestsEnabled: true, approvalRequired: true, approverSteps: [{ type: 'USER', id: org.user('manager'), timeout: { days: 7 } }] },
+      });
+      const submitted = await downCommands.accepted('userRequests', 'selfservice.app.requested.v1', { orgId: org.orgId, userId: org.user('requester'), appId });
+      const requestId = submitted.data.requestId as string;
+      const handle = down.client.workflow.getHandle(submitted.data.workflowId as string);
+
+      // The workflow ends once its emails have given up (a day of retries, skipped here).
+      const view = (await handle.result()) as RequestView;
+      expect(view.status).toBe('EXPIRED');
+      await downProbe.waitFor((record) => record.type === 'selfservice.app.access_request.expire.v1' && record.data.requestId === requestId, 'the expire event');
+      // Both times are the workflow's clock: the step's timer ran its 7 days, not 7 days plus the email retries.
+      const at = (name: string) => Date.parse(view.timeline.find((entry) => entry.name === `app.access_request.${name}`)?.at ?? '');
+      const waited = at('expire') - at('request');
+      expect(waited).toBeGreaterThanOrEqual(7 * 24 * 3600 * 1000 - 60_000);
+      expect(waited).toBeLessThan(7 * 24 * 3600 * 1000 + 3600 * 1000);
+      await expect(mailsTo(org.email('manager'))).resolves.toHaveLength(0);
+    } finally {
+      await downProbe.stop();
+      await down.stop();
+    }
+  });
+
   test('approvers are reminded before the step times out, then the decision still counts', async () => {
     const org = await seedOrg(commands, { users: ['requester', 'manager'] });
     const { requestId, handle } = await requestWithSteps(org, [
