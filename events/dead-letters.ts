@@ -61,7 +61,7 @@ function secretKeysIn(json: unknown): string[] {
     const node = stack.pop();
     if (typeof node !== 'object' || node === null) continue;
     if (Array.isArray(node)) {
-      stack.push(...node);
+      for (const item of node) stack.push(item);
       continue;
     }
     for (const [key, item] of Object.entries(node)) {
