@@ -286,7 +286,8 @@ export interface IngressOptions extends IngressDependencies {
 
 /**
  * Starts consuming every inbound topic. Records of one partition are handled one at a time, in order;
- * partitions are handled concurrently, so one slow command holds up only its own partition.
+ * the partitions of one fetch are handled concurrently. kafkajs fetches again from a broker only when
+ * the whole previous batch is handled, so a long wait (a worker being replaced) delays later records too.
  */
 export async function startIngress(options: IngressOptions): Promise<Consumer> {
   const consumer = options.kafka.consumer({
