@@ -386,6 +386,7 @@ async function runAppRequest(command: AppRequestedCommand): Promise<RequestView>
     view.status = 'PENDING';
     view.currentStep = first ? 1 : null;
     view.currentApproverIds = first ? [...first.approverIds] : [];
+    stepGroup = first?.type === 'GROUP' ? first.sourceId : undefined;
   }
   await activities.publishEvents(submitted.eventIds);
   upsertSearchAttributes([
