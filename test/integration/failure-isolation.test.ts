@@ -100,7 +100,7 @@ describe('failure isolation', () => {
     const stopWatching = consumer.on(consumer.events.GROUP_JOIN, () => void (joins += 1));
     let waiting: string | null = null;
     try {
-      // A transient fault: PostgreSQL holds the settings table for 15 s, longer than the group's session timeout (10 s).
+      // A transient fault: PostgreSQL holds the settings table for 12 s, longer than the group's session timeout (10 s).
       await owner.$transaction(
         async (tx) => {
           await tx.$executeRawUnsafe('LOCK TABLE "OrgSettings" IN ACCESS EXCLUSIVE MODE');
@@ -111,7 +111,7 @@ describe('failure isolation', () => {
           });
           await new Promise((resolve) => setTimeout(resolve, 5_000));
           expect(probe.matching(resultFor(waiting!))).toHaveLength(0);
-          await new Promise((resolve) => setTimeout(resolve, 10_000));
+          await new Promise((resolve) => setTimeout(resolve, 7_000));
         },
         { timeout: 30_000, maxWait: 5_000 },
       );
