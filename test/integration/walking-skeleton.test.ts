@@ -111,7 +111,8 @@ describe('walking skeleton: a directory command through every real part', () => 
     await sendCommand(backend.producer, backend.topics.directory, orgUpserted, data, { id });
     await sendCommand(backend.producer, backend.topics.directory, orgUpserted, { ...data, name: 'Second' }, { id });
     const otherOrg = uniqueId('org');
-    await sendCommand(backend.producer, backend.topics.directory, orgUpserted, { ...data, orgId: otherOrg }, { id });
+    // Same key, so the same partition: it is consumed after the first (across partitions the first to arrive owns the id).
+    await sendCommand(backend.producer, backend.topics.directory, orgUpserted, { ...data, orgId: otherOrg }, { id, key: orgId });
     const marker = await sendCommand(backend.producer, backend.topics.directory, orgUpserted, { ...data, name: 'First' });
     await probe.waitFor(resultFor(marker), 'the marker command');
     await probe.waitFor((record) => resultFor(id)(record) && record.data.orgId === otherOrg, 'the conflict from the other org');
