@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { headersToStrings } from '../../events/cloudevents';
 import type { Topics } from '../../events/topics';
+import { jsonBody } from '../support/kafka-probe';
 
 /** One record the backend published, as a client read it. */
 export interface Announced {
@@ -70,12 +71,7 @@ export class EventLog {
     await consumer.run({
       eachMessage: async ({ topic, message }) => {
         const headers = headersToStrings(message.headers as Record<string, unknown>);
-        let data: Record<string, unknown> = {};
-        try {
-          data = JSON.parse(message.value?.toString('utf8') ?? 'null') as Record<string, unknown>;
-        } catch {
-          data = {};
-        }
+        const data = jsonBody(message.value);
         const record: Announced = {
           topic,
           id: headers.ce_id ?? '',

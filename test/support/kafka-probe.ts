@@ -26,12 +26,7 @@ export class TopicProbe {
     await consumer.run({
       eachMessage: async ({ topic, message }) => {
         const headers = headersToStrings(message.headers as Record<string, unknown>);
-        let data: Record<string, unknown> = {};
-        try {
-          data = JSON.parse(message.value?.toString('utf8') ?? 'null') as Record<string, unknown>;
-        } catch {
-          data = {};
-        }
+        const data = jsonBody(message.value);
         probe.records.push({
           topic,
           key: message.key?.toString('utf8') ?? null,
@@ -85,4 +80,13 @@ export async function sendCommand(
 export function resultFor(commandId: string) {
   return (record: SeenRecord) =>
     record.type?.startsWith('selfservice.command.') === true && record.data.commandId === commandId;
+}
+
+/** The JSON body of a record, or {} when it has none or it is not JSON. */
+export function jsonBody(value: Buffer | null): Record<string, unknown> {
+  try {
+    return (JSON.parse(value?.toString('utf8') ?? 'null') ?? {}) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, IHeaders, Kafka } from 'kafkajs';
+import type { InboundRecord } from '../../../events/dead-letters';
 
 /**
  * A record as the broker delivered it: the raw key, value and headers (a header given twice is an
@@ -7,13 +8,7 @@ import type { Consumer, IHeaders, Kafka } from 'kafkajs';
  * what the backend writes (sizes of dead-letter headers, secrets in copies), not what a parser makes
  * of them.
  */
-export interface RawRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: IHeaders;
+export interface RawRecord extends InboundRecord {
   /** First value of each header, as UTF-8 text; names lower-cased. */
   text: Record<string, string>;
   /** The JSON body, when the value is a JSON object; otherwise {}. */
