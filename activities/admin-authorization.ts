@@ -1,5 +1,5 @@
-import type { AuditDraft } from './command-ledger';
-import { CommandRejection } from './command-ledger';
+import type { AuditDraft } from '../rules/commands';
+import { CommandRejection } from '../rules/commands';
 import type { Database, Transaction } from './database';
 
 export type AdminRole = 'SUPER_ADMIN' | 'APP_ADMIN' | 'READ_ONLY_ADMIN';

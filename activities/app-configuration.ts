@@ -2,7 +2,7 @@ import type { AppSelfServiceConfigInput, Command } from '../events/inbound';
 import { OutboundTypes } from '../events/outbound';
 import { characterCount } from '../events/validation';
 import { requireAdmin } from './admin-authorization';
-import { CommandRejection, type Accepted, type AuditDraft } from './command-ledger';
+import { CommandRejection, type Accepted, type AuditDraft } from '../rules/commands';
 import type { Transaction } from './database';
 
 /**

@@ -1,4 +1,4 @@
-import type { RequestPlan, StepPlan } from '../workflows/app-request-model';
+import type { Outcome, RequestPlan, StepPlan } from '../rules/app-request';
 
 /** The text of every app request email. Pure, so wording is tested without sending anything. */
 
@@ -27,8 +27,6 @@ export function approverRequestMail(plan: RequestPlan, step: StepPlan, requester
   ];
   return { subject, text: lines.join('\n') };
 }
-
-export type Outcome = 'APPROVED' | 'DENIED' | 'EXPIRED' | 'DELETED' | 'CANCELLED';
 
 export function outcomeMail(plan: RequestPlan, requester: Person, outcome: Outcome, details: { comment?: string; reason?: string; actorName?: string }) {
   const app = plan.appLabel;

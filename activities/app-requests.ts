@@ -1,18 +1,15 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { Command } from '../events/inbound';
-import { requestIdFor } from '../events/command-router';
+import { z } from 'zod';
+import { approverStep, type Command } from '../events/inbound';
+import { requestIdFor } from '../rules/identifiers';
 import { accessRequestEventType, OutboundTypes } from '../events/outbound';
-import type {
-  AuditName,
-  Notifications,
-  RequestPlan,
-  StepPlan,
-  SubmitOutcome,
-} from '../workflows/app-request-model';
-import { appRequestWorkflowId, MAX_COMMENT_LENGTH, outcomeRecipients } from '../workflows/app-request-model';
+import type { ApproversNotice, OutcomeNotice, RequestPlan, ReviewVerdict, StepPlan, SubmitOutcome, Transition } from '../rules/app-request';
+import { appRequestWorkflowId, MAX_COMMENT_LENGTH, notificationsSchema, outcomeRecipients, requestPlanSchema } from '../rules/app-request';
 import { requestAdminsOf, requireAdmin } from './admin-authorization';
-import { approverRequestMail, outcomeMail, type Outcome, type Person } from './app-request-mails';
-import { CommandRejection, recordAccepted, recordCommand, type CommandRef, type CommandResult } from './command-ledger';
+import { requestsAffectedBy } from './affected-requests';
+import { approverRequestMail, outcomeMail, type Person } from './app-request-mails';
+import { recordAccepted, recordCommand } from './command-ledger';
+import { CommandRejection, type CommandRef, type CommandResult } from '../rules/commands';
 import type { Database, Transaction } from './database';
 import type { Mailer } from './mailer';
 import { Prisma } from '../prisma/client/client';
@@ -25,12 +22,20 @@ import { Prisma } from '../prisma/client/client';
 
 type AppRequestedCommand = Extract<Command, { type: 'selfservice.app.requested.v1' }>;
 
-interface StoredStep {
-  type: 'USER' | 'GROUP';
-  id: string;
-  timeout: { days: number };
-  reminder?: { daysBefore: number };
+/** The approver steps as the app's configuration stores them (a JSON column). */
+const storedStepsSchema = z.array(approverStep);
+
+/**
+ * Reads a JSON column through its schema. Data that does not fit is a permanent failure (a TypeError,
+ * see failures.ts): retrying cannot mend it.
+ */
+function parseStored<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new TypeError(`${what} does not fit its schema: ${z.prettifyError(parsed.error).slice(0, 300)}`);
+  return parsed.data;
 }
+
+export type { ReviewVerdict, Transition };
 
 /** Active approvers of a step, never the requester; the fallback approvers (admins by default) when none is left. */
 export async function resolveApprovers(
@@ -101,7 +106,7 @@ async function validateSubmission(tx: Transaction, command: AppRequestedCommand)
 async function buildPlan(tx: Transaction, command: AppRequestedCommand, requestId: string): Promise<RequestPlan> {
   const { orgId, userId, appId, comment } = command.data;
   const { app, config } = await validateSubmission(tx, command);
-  const storedSteps = (config.approvalRequired ? config.approverSteps : []) as unknown as StoredStep[];
+  const storedSteps = config.approvalRequired ? parseStored(storedStepsSchema, config.approverSteps, `the approver steps of app ${appId}`) : [];
   const steps: StepPlan[] = [];
   for (const [index, step] of storedSteps.entries()) {
     const approverIds = await resolveApprovers(tx, orgId, step, userId, config.fallbackApproverIds);
@@ -128,31 +133,8 @@ async function buildPlan(tx: Transaction, command: AppRequestedCommand, requestI
     approvalRequired: config.approvalRequired,
     steps,
     adminIds,
-    notifications: config.notifications as Notifications,
+    notifications: parseStored(notificationsSchema, config.notifications ?? {}, `the notifications of app ${appId}`),
   };
-}
-
-/**
- * What a pending request should do after a change: close (and why), or carry on with the current
- * step's approvers and the admins who may decide, as the directory has them now.
- */
-export type ReviewVerdict = { close: string } | { approverIds: string[] | null; adminIds?: string[] };
-
-export interface Transition {
-  requestId: string;
-  /** Position in the request's history; with the request id it makes the write idempotent. */
-  sequence: number;
-  name: AuditName;
-  at: string;
-  actorId?: string;
-  step?: number;
-  comment?: string;
-  reason?: string;
-  status?: 'PENDING' | 'APPROVED' | 'DENIED' | 'EXPIRED' | 'CANCELLED' | 'DELETED';
-  currentStep?: number | null;
-  currentApproverIds?: string[];
-  /** Put the app on the requester's dashboard (grant). */
-  assign?: boolean;
 }
 
 function transitionEventIds(transition: Pick<Transition, 'requestId' | 'sequence' | 'assign'>): string[] {
@@ -167,7 +149,96 @@ async function personOf(db: Database, userId: string): Promise<Person | null> {
 
 async function planOf(db: Database, requestId: string): Promise<RequestPlan> {
   const request = await db.appRequest.findUniqueOrThrow({ where: { id: requestId } });
-  return request.plan as unknown as RequestPlan;
+  return parseStored(requestPlanSchema, request.plan, `the plan of request ${requestId}`);
+}
+
+/** Writes one transition unless it is already recorded: the history row, the request's state, the assignment, the outbox rows. */
+async function writeTransition(tx: Transaction, transition: Transition): Promise<void> {
+  const eventIds = transitionEventIds(transition);
+  const id = `${transition.requestId}:${transition.sequence}`;
+  if (await tx.appRequestEvent.findUnique({ where: { id } })) return;
+  const request = await tx.appRequest.findUniqueOrThrow({ where: { id: transition.requestId } });
+  const at = new Date(transition.at);
+  await tx.appRequestEvent.create({
+    data: {
+      id,
+      requestId: transition.requestId,
+      sequence: transition.sequence,
+      name: transition.name,
+      actorId: transition.actorId ?? null,
+      step: transition.step ?? null,
+      comment: transition.comment ?? null,
+      data: transition.reason ? { reason: transition.reason } : {},
+      at,
+    },
+  });
+  const closing = transition.status !== undefined && transition.status !== 'PENDING';
+  await tx.appRequest.update({
+    where: { id: transition.requestId },
+    data: {
+      ...(transition.status ? { status: transition.status } : {}),
+      ...(transition.currentStep !== undefined ? { currentStep: transition.currentStep } : {}),
+      ...(transition.currentApproverIds ? { currentApproverIds: transition.currentApproverIds } : {}),
+      ...(closing ? { closedAt: at, currentStep: null, currentApproverIds: [], closedReason: transition.reason ?? null } : {}),
+    },
+  });
+  const common = { orgId: request.orgId, requestId: request.id, appId: request.appId, requesterId: request.requesterId };
+  const outbox = [
+    {
+      id: eventIds[0]!,
+      topic: 'accessRequests',
+      type: accessRequestEventType(transition.name),
+      key: request.id,
+      data: {
+        ...common,
+        actorId: transition.actorId,
+        step: transition.step,
+        comment: transition.comment,
+        reason: transition.reason,
+        at: transition.at,
+      } as Prisma.InputJsonValue,
+      time: at,
+    },
+  ];
+  if (transition.assign) {
+    const existing = await tx.appAssignment.findUnique({ where: { userId_appId: { userId: request.requesterId, appId: request.appId } } });
+    if (!existing) {
+      await tx.appAssignment.create({ data: { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: request.id } });
+    }
+    outbox.push({
+      id: eventIds[1]!,
+      topic: 'dashboard',
+      type: OutboundTypes.appAssigned,
+      key: request.requesterId,
+      data: { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: request.id } as Prisma.InputJsonValue,
+      time: at,
+    });
+  }
+  await tx.outboxEvent.createMany({ data: outbox });
+}
+
+async function setCurrentStep(db: Database, input: { requestId: string; step: number; approverIds: string[] }): Promise<void> {
+  await db.appRequest.updateMany({
+    where: { id: input.requestId, status: 'PENDING' },
+    data: { currentStep: input.step, currentApproverIds: input.approverIds },
+  });
+}
+
+/** Whether a pending request may go on as the org, app and directory are now, and who may decide its step. */
+async function reviewRequest(db: Database, plan: RequestPlan, step: StepPlan | null): Promise<ReviewVerdict> {
+  const settings = await db.orgSettings.findUnique({ where: { orgId: plan.orgId } });
+  if (!settings?.allowOrgManagedApps) return { close: 'the org no longer allows users to add org-managed app integrations' };
+  const app = await db.orgApp.findUnique({ where: { id: plan.appId }, include: { selfService: true } });
+  if (!app || app.status !== 'ACTIVE') return { close: `the app ${plan.appLabel} is no longer active` };
+  if (!app.selfService?.requestsEnabled) return { close: `requests for ${plan.appLabel} were disabled` };
+  if (plan.approvalRequired && !app.selfService.approvalRequired) return { close: `approval for ${plan.appLabel} is no longer required; request the app again to get it at once` };
+  const requester = await db.user.findUnique({ where: { id: plan.requesterId } });
+  if (requester?.status !== 'ACTIVE') return { close: `the requester is ${requester?.status ?? 'gone'}` };
+  const adminIds = await requestAdminsOf(db, { orgId: plan.orgId, appId: plan.appId, requesterId: plan.requesterId });
+  if (!step) return { approverIds: null, adminIds };
+  const approverIds = await resolveApprovers(db, plan.orgId, { type: step.type, id: step.sourceId }, plan.requesterId, app.selfService.fallbackApproverIds);
+  if (approverIds.length === 0) return { close: `nobody is left who could approve step ${step.number}` };
+  return { approverIds, adminIds };
 }
 
 export function createAppRequestActivities({ db, mailer }: { db: Database; mailer: Mailer }) {
@@ -179,6 +250,7 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
       let plan: RequestPlan | null = null;
       const result = await recordCommand(db, command, async (tx) => {
         plan = await buildPlan(tx, command, requestId);
+        const first = plan.approvalRequired ? plan.steps[0] : undefined;
         const at = new Date();
         await tx.appRequest.create({
           data: {
@@ -191,6 +263,8 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
             commandId: command.commandId,
             workflowId,
             plan: plan as unknown as Prisma.InputJsonValue,
+            // The first step waits from the start: re-routing and operators find its approvers at once.
+            ...(first ? { currentStep: 1, currentApproverIds: first.approverIds } : {}),
           },
         });
         await tx.appRequestEvent.create({
@@ -215,85 +289,46 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
       return { accepted: true, plan: plan ?? (await planOf(db, requestId)), eventIds: result.eventIds };
     },
 
-    /** Persists one step of the request's life: the history row, the request's state, the assignment, the outbox. */
+    /** Persists one step of the request's life (histories from before recordRequestChange). */
     async recordRequestTransition(transition: Transition): Promise<string[]> {
-      const eventIds = transitionEventIds(transition);
-      const id = `${transition.requestId}:${transition.sequence}`;
-      await db.$transaction(async (tx) => {
-        if (await tx.appRequestEvent.findUnique({ where: { id } })) return;
-        const request = await tx.appRequest.findUniqueOrThrow({ where: { id: transition.requestId } });
-        const at = new Date(transition.at);
-        await tx.appRequestEvent.create({
-          data: {
-            id,
-            requestId: transition.requestId,
-            sequence: transition.sequence,
-            name: transition.name,
-            actorId: transition.actorId ?? null,
-            step: transition.step ?? null,
-            comment: transition.comment ?? null,
-            data: transition.reason ? { reason: transition.reason } : {},
-            at,
-          },
+      await db.$transaction((tx) => writeTransition(tx, transition));
+      return transitionEventIds(transition);
+    },
+
+    /**
+     * Records what one decision, action, timer or review did: its transitions in one transaction, then
+     * the accepted result of the Kafka command that caused it. Both writes are idempotent, so a retry
+     * completes whichever is missing.
+     */
+    async recordRequestChange(input: { transitions: Transition[]; accepted?: { command: CommandRef; details: Record<string, unknown> } }): Promise<void> {
+      if (input.transitions.length > 0) {
+        await db.$transaction(async (tx) => {
+          for (const transition of input.transitions) await writeTransition(tx, transition);
         });
-        const closing = transition.status !== undefined && transition.status !== 'PENDING';
-        await tx.appRequest.update({
-          where: { id: transition.requestId },
-          data: {
-            ...(transition.status ? { status: transition.status } : {}),
-            ...(transition.currentStep !== undefined ? { currentStep: transition.currentStep } : {}),
-            ...(transition.currentApproverIds ? { currentApproverIds: transition.currentApproverIds } : {}),
-            ...(closing ? { closedAt: at, currentStep: null, currentApproverIds: [], closedReason: transition.reason ?? null } : {}),
-          },
-        });
-        const common = { orgId: request.orgId, requestId: request.id, appId: request.appId, requesterId: request.requesterId };
-        const outbox = [
-          {
-            id: eventIds[0]!,
-            topic: 'accessRequests',
-            type: accessRequestEventType(transition.name),
-            key: request.id,
-            data: {
-              ...common,
-              actorId: transition.actorId,
-              step: transition.step,
-              comment: transition.comment,
-              reason: transition.reason,
-              at: transition.at,
-            } as Prisma.InputJsonValue,
-            time: at,
-          },
-        ];
-        if (transition.assign) {
-          const existing = await tx.appAssignment.findUnique({ where: { userId_appId: { userId: request.requesterId, appId: request.appId } } });
-          if (!existing) {
-            await tx.appAssignment.create({ data: { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: request.id } });
-          }
-          outbox.push({
-            id: eventIds[1]!,
-            topic: 'dashboard',
-            type: OutboundTypes.appAssigned,
-            key: request.requesterId,
-            data: { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: request.id } as Prisma.InputJsonValue,
-            time: at,
-          });
-        }
-        await tx.outboxEvent.createMany({ data: outbox });
-      });
-      return eventIds;
+      }
+      if (input.accepted) await recordAccepted(db, input.accepted.command, input.accepted.details);
     },
 
     /** The step the request waits on, and who may decide it (operators and re-routing read it). */
     async setCurrentStep(input: { requestId: string; step: number; approverIds: string[] }): Promise<void> {
-      await db.appRequest.updateMany({
-        where: { id: input.requestId, status: 'PENDING' },
-        data: { currentStep: input.step, currentApproverIds: input.approverIds },
-      });
+      await setCurrentStep(db, input);
     },
 
-    /** Emails the approvers of a step; `notice` makes each mail unique (request, reminder, resend-2, reroute-3, ...). */
-    async notifyApprovers(input: { requestId: string; step: number; approverIds: string[]; notice: string; deadline: string }): Promise<number> {
-      const plan = await planOf(db, input.requestId);
+    /**
+     * A later step begins: its approvers and the request's admins as the directory has them now, and
+     * the step recorded as current; or why the request must close instead.
+     */
+    async startRequestStep(input: { plan: RequestPlan; step: StepPlan }): Promise<ReviewVerdict> {
+      const verdict = await reviewRequest(db, input.plan, input.step);
+      if ('approverIds' in verdict) {
+        await setCurrentStep(db, { requestId: input.plan.requestId, step: input.step.number, approverIds: verdict.approverIds ?? input.step.approverIds });
+      }
+      return verdict;
+    },
+
+    /** Emails the approvers of a step, once per notice and approver. */
+    async notifyApprovers(input: ApproversNotice): Promise<number> {
+      const plan = input.plan ?? (await planOf(db, input.requestId));
       const step = plan.steps.find((candidate) => candidate.number === input.step);
       const requester = await personOf(db, plan.requesterId);
       if (!step || !requester) return 0;
@@ -309,8 +344,8 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
     },
 
     /** Tells the people the app's notification choices name (the requester by default) how the request ended. */
-    async notifyOutcome(input: { requestId: string; outcome: Outcome; comment?: string; reason?: string; actorId?: string; approverIds: string[] }): Promise<number> {
-      const plan = await planOf(db, input.requestId);
+    async notifyOutcome(input: OutcomeNotice): Promise<number> {
+      const plan = input.plan ?? (await planOf(db, input.requestId));
       const requester = await personOf(db, plan.requesterId);
       if (!requester) return 0;
       const choice =
@@ -342,25 +377,13 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
 
     /**
      * After a directory or configuration change: should the pending request close (and why), or who
-     * are the current step's approvers now?
+     * are the current step's approvers now? Given the plan, nothing of the request is read back.
      */
-    async reviewPendingRequest(input: { requestId: string; step: StepPlan | null }): Promise<ReviewVerdict> {
+    async reviewPendingRequest(input: { requestId: string; step: StepPlan | null; plan?: RequestPlan }): Promise<ReviewVerdict> {
+      if (input.plan) return reviewRequest(db, input.plan, input.step);
       const request = await db.appRequest.findUniqueOrThrow({ where: { id: input.requestId } });
       if (request.status !== 'PENDING') return { approverIds: null };
-      const plan = request.plan as unknown as RequestPlan;
-      const settings = await db.orgSettings.findUnique({ where: { orgId: request.orgId } });
-      if (!settings?.allowOrgManagedApps) return { close: 'the org no longer allows users to add org-managed app integrations' };
-      const app = await db.orgApp.findUnique({ where: { id: request.appId }, include: { selfService: true } });
-      if (!app || app.status !== 'ACTIVE') return { close: `the app ${plan.appLabel} is no longer active` };
-      if (!app.selfService?.requestsEnabled) return { close: `requests for ${plan.appLabel} were disabled` };
-      if (plan.approvalRequired && !app.selfService.approvalRequired) return { close: `approval for ${plan.appLabel} is no longer required; request the app again to get it at once` };
-      const requester = await db.user.findUnique({ where: { id: request.requesterId } });
-      if (requester?.status !== 'ACTIVE') return { close: `the requester is ${requester?.status ?? 'gone'}` };
-      const adminIds = await requestAdminsOf(db, { orgId: request.orgId, appId: request.appId, requesterId: request.requesterId });
-      if (!input.step) return { approverIds: null, adminIds };
-      const approverIds = await resolveApprovers(db, request.orgId, { type: input.step.type, id: input.step.sourceId }, request.requesterId, app.selfService.fallbackApproverIds);
-      if (approverIds.length === 0) return { close: `nobody is left who could approve step ${input.step.number}` };
-      return { approverIds, adminIds };
+      return reviewRequest(db, parseStored(requestPlanSchema, request.plan, `the plan of request ${input.requestId}`), input.step);
     },
 
     /** Admin actions on a request need a super admin or an app admin of the request's org. */
@@ -388,27 +411,7 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
       return recordAccepted(db, input.command, input.details);
     },
 
-    /** Pending requests that a directory or configuration change may affect, as workflow ids. */
-    async pendingRequestsAffectedBy(command: Command): Promise<string[]> {
-      const pending = (where: Prisma.AppRequestWhereInput) =>
-        db.appRequest.findMany({ where: { ...where, status: 'PENDING' }, select: { workflowId: true } }).then((rows) => rows.map((row) => row.workflowId));
-      switch (command.type) {
-        case 'selfservice.directory.user-upserted.v1': {
-          // Besides the user's own requests and the steps they approve: an admin now, or one until now,
-          // changes who may decide any request of the org.
-          const { orgId, userId, adminRoles } = command.data;
-          if (adminRoles.length > 0) return pending({ orgId });
-          return pending({ orgId, OR: [{ requesterId: userId }, { currentApproverIds: { has: userId } }, { plan: { path: ['adminIds'], array_contains: [userId] } }] });
-        }
-        case 'selfservice.directory.group-upserted.v1':
-        case 'selfservice.settings.update-requested.v1':
-          return pending({ orgId: command.data.orgId });
-        case 'selfservice.directory.org-app-upserted.v1':
-        case 'selfservice.app.self-service-configured.v1':
-          return pending({ orgId: command.data.orgId, appId: command.data.appId });
-        default:
-          return [];
-      }
-    },
+    /** Pending requests that a directory or configuration change may affect (adminCommandWorkflow, before the ingress applied such commands itself). */
+    pendingRequestsAffectedBy: (command: Command): Promise<string[]> => requestsAffectedBy(db, command),
   };
 }

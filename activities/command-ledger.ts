@@ -1,6 +1,7 @@
 import type { Command } from '../events/inbound';
 import { OutboundTypes, type OutboundEvent } from '../events/outbound';
-import type { TopicName } from '../events/topics';
+import { CommandRejection, commandRef, type Accepted, type AuditDraft, type CommandRef, type CommandResult } from '../rules/commands';
+import type { Prisma } from '../prisma/client/client';
 import type { Database, Transaction } from './database';
 
 /**
@@ -9,71 +10,7 @@ import type { Database, Transaction } from './database';
  * (transactional outbox); a redelivered command finds its row and gets the stored result back.
  */
 
-/** A business rule said no. Thrown by a handler before it writes anything. */
-export class CommandRejection extends Error {
-  override readonly name = 'CommandRejection';
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly audit?: AuditDraft,
-    /** Extra fields for the rejected result, e.g. the id of the pending request that blocks a new one. */
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
-/** What the ledger needs to know of a command to record its result. */
-export interface CommandRef {
-  commandId: string;
-  type: string;
-  orgId?: string;
-  /**
-   * The ledger row and result event id, when not the command id: a command that conflicts with the one
-   * owning its id is recorded apart (`<id>#conflict-<fingerprint>`), so each gets one result.
-   */
-  ledgerId?: string;
-}
-
-export interface AuditDraft {
-  orgId: string;
-  actorId: string;
-  action: string;
-  subject?: string;
-  before?: unknown;
-  after?: unknown;
-}
-
-export interface EventDraft {
-  /** Unique per command; the event's CloudEvent id is `<commandId>:<name>`. */
-  name: string;
-  topic: TopicName;
-  type: string;
-  key: string;
-  data: Record<string, unknown>;
-}
-
-export interface Accepted {
-  details?: Record<string, unknown>;
-  events?: EventDraft[];
-  audit?: AuditDraft | AuditDraft[];
-}
-
-export interface CommandResult {
-  commandId: string;
-  commandType: string;
-  outcome: 'ACCEPTED' | 'REJECTED';
-  code?: string;
-  message?: string;
-  details: Record<string, unknown>;
-  eventIds: string[];
-}
-
 export type CommandHandler<C extends Command = Command> = (tx: Transaction, command: C) => Promise<Accepted>;
-
-export function commandRef(command: Command): CommandRef {
-  return { commandId: command.commandId, type: command.type, orgId: 'orgId' in command.data ? command.data.orgId : undefined };
-}
 
 function toJson(value: unknown): object | undefined {
   return value === undefined ? undefined : (JSON.parse(JSON.stringify(value)) as object);
@@ -86,31 +23,18 @@ async function findRecorded(tx: Transaction, commandId: string): Promise<Command
   return row ? (row.result as unknown as CommandResult) : null;
 }
 
-async function writeRecord(
-  tx: Transaction,
-  command: CommandRef,
-  result: CommandResult,
-  events: OutboundEvent[],
-  audit: AuditDraft | AuditDraft[] | undefined,
-): Promise<void> {
-  await tx.processedCommand.create({
-    data: {
-      commandId: ledgerIdOf(command),
-      commandType: command.type,
-      orgId: command.orgId ?? null,
-      outcome: result.outcome,
-      result: toJson(result)!,
-    },
-  });
-  if (events.length > 0) {
-    await tx.outboxEvent.createMany({
-      data: events.map((event) => ({ ...event, data: toJson(event.data)!, time: new Date(event.time) })),
-    });
-  }
-  const audits = audit === undefined ? [] : Array.isArray(audit) ? audit : [audit];
-  if (audits.length > 0) {
-    await tx.auditEntry.createMany({
-      data: audits.map((entry) => ({
+/** Ledger rows, outbox rows and audit entries, gathered and then written with one statement per table. */
+class LedgerWrites {
+  private readonly commands: Prisma.ProcessedCommandCreateManyInput[] = [];
+  private readonly events: Prisma.OutboxEventCreateManyInput[] = [];
+  private readonly audits: Prisma.AuditEntryCreateManyInput[] = [];
+
+  add(command: CommandRef, result: CommandResult, events: readonly OutboundEvent[], audit: AuditDraft | AuditDraft[] | undefined, held = false): this {
+    this.commands.push({ commandId: ledgerIdOf(command), commandType: command.type, orgId: command.orgId ?? null, outcome: result.outcome, result: toJson(result)! });
+    this.events.push(...events.map((event) => ({ ...event, data: toJson(event.data)!, time: new Date(event.time), held })));
+    const audits = audit === undefined ? [] : Array.isArray(audit) ? audit : [audit];
+    this.audits.push(
+      ...audits.map((entry) => ({
         orgId: entry.orgId,
         actorId: entry.actorId,
         action: entry.action,
@@ -122,7 +46,14 @@ async function writeRecord(
         after: toJson(entry.after),
         commandId: command.commandId,
       })),
-    });
+    );
+    return this;
+  }
+
+  async flush(tx: Transaction): Promise<void> {
+    if (this.commands.length > 0) await tx.processedCommand.createMany({ data: this.commands });
+    if (this.events.length > 0) await tx.outboxEvent.createMany({ data: this.events });
+    if (this.audits.length > 0) await tx.auditEntry.createMany({ data: this.audits });
   }
 }
 
@@ -158,24 +89,33 @@ export async function recordRejected(
   audit?: AuditDraft,
   details: Record<string, unknown> = {},
 ): Promise<CommandResult> {
-  return db.$transaction(async (tx) => {
-    const recorded = await findRecorded(tx, ledgerIdOf(command));
-    if (recorded) return recorded;
-    const time = new Date().toISOString();
-    const result: CommandResult = {
-      commandId: command.commandId,
-      commandType: command.type,
-      outcome: 'REJECTED',
-      code,
-      message,
-      details,
-      eventIds: [],
-    };
-    const event = resultEvent(command, result, time);
-    result.eventIds = [event.id];
-    await writeRecord(tx, command, result, [event], audit);
-    return result;
-  });
+  return db.$transaction(async (tx) => (await findRecorded(tx, ledgerIdOf(command))) ?? write(tx, rejected(command, code, message, audit, details)));
+}
+
+function rejected(
+  command: CommandRef,
+  code: string,
+  message: string,
+  audit?: AuditDraft,
+  details: Record<string, unknown> = {},
+): Written {
+  const result: CommandResult = { commandId: command.commandId, commandType: command.type, outcome: 'REJECTED', code, message, details, eventIds: [] };
+  const event = resultEvent(command, result, new Date().toISOString());
+  result.eventIds = [event.id];
+  return { command, result, events: [event], audit };
+}
+
+/** A command's result with what goes with it into the ledger. */
+interface Written {
+  command: CommandRef;
+  result: CommandResult;
+  events: OutboundEvent[];
+  audit?: AuditDraft | AuditDraft[];
+}
+
+async function write(tx: Transaction, written: Written): Promise<CommandResult> {
+  await new LedgerWrites().add(written.command, written.result, written.events, written.audit).flush(tx);
+  return written.result;
 }
 
 /** Records the accepted result of a command whose effect happened elsewhere (in a request workflow). */
@@ -186,48 +126,16 @@ export async function recordAccepted(db: Database, command: CommandRef, details:
     const result: CommandResult = { commandId: command.commandId, commandType: command.type, outcome: 'ACCEPTED', details, eventIds: [] };
     const event = resultEvent(command, result, new Date().toISOString());
     result.eventIds = [event.id];
-    await writeRecord(tx, command, result, [event], undefined);
-    return result;
+    return write(tx, { command, result, events: [event] });
   });
 }
 
-export async function recordCommand<C extends Command>(
-  db: Database,
-  command: C,
-  handle: CommandHandler<C>,
-): Promise<CommandResult> {
-  const ref = commandRef(command);
+export async function recordCommand<C extends Command>(db: Database, command: C, handle: CommandHandler<C>): Promise<CommandResult> {
   try {
-    return await db.$transaction(async (tx) => {
-      const recorded = await findRecorded(tx, command.commandId);
-      if (recorded) return recorded;
-      const accepted = await handle(tx, command);
-      const time = new Date().toISOString();
-      const result: CommandResult = {
-        commandId: command.commandId,
-        commandType: command.type,
-        outcome: 'ACCEPTED',
-        details: accepted.details ?? {},
-        eventIds: [],
-      };
-      const events = [
-        resultEvent(ref, result, time),
-        ...(accepted.events ?? []).map((draft) => ({
-          id: `${command.commandId}:${draft.name}`,
-          topic: draft.topic,
-          type: draft.type,
-          key: draft.key,
-          data: draft.data,
-          time,
-        })),
-      ];
-      result.eventIds = events.map((event) => event.id);
-      await writeRecord(tx, ref, result, events, accepted.audit);
-      return result;
-    });
+    return await db.$transaction(async (tx) => (await findRecorded(tx, command.commandId)) ?? write(tx, accepted(command, await handle(tx, command))));
   } catch (error) {
     if (error instanceof CommandRejection) {
-      return recordRejected(db, ref, error.code, error.message, error.audit, error.details);
+      return recordRejected(db, commandRef(command), error.code, error.message, error.audit, error.details);
     }
     throw error;
   }
@@ -238,11 +146,41 @@ export async function recordCommand<C extends Command>(
  * content. The first claim wins; a later one with the same source and fingerprint is a repeat (a
  * redelivery or a producer's retry), anything else a conflict.
  */
-export async function claimCommand(db: Database, claim: { commandId: string; source: string; fingerprint: string }): Promise<'new' | 'repeat' | 'conflict'> {
+export interface CommandClaimInput {
+  commandId: string;
+  source: string;
+  fingerprint: string;
+}
+
+export type ClaimOutcome = 'new' | 'repeat' | 'conflict';
+
+export async function claimCommand(db: Database, claim: CommandClaimInput): Promise<ClaimOutcome> {
   const created = await db.commandClaim.createMany({ data: [claim], skipDuplicates: true });
   if (created.count === 1) return 'new';
   const owner = await db.commandClaim.findUnique({ where: { commandId: claim.commandId } });
   return owner && owner.source === claim.source && owner.fingerprint === claim.fingerprint ? 'repeat' : 'conflict';
+}
+
+/** `claimCommand` for many commands in two statements; a later copy of an id in the same batch is a repeat or a conflict of the first. */
+export async function claimCommands(db: Database, claims: readonly CommandClaimInput[]): Promise<ClaimOutcome[]> {
+  if (claims.length === 0) return [];
+  const inserted = await db.$queryRaw<{ commandId: string }[]>`
+    INSERT INTO "CommandClaim" ("commandId", "source", "fingerprint")
+    SELECT * FROM unnest(${claims.map((c) => c.commandId)}::text[], ${claims.map((c) => c.source)}::text[], ${claims.map((c) => c.fingerprint)}::text[])
+    ON CONFLICT ("commandId") DO NOTHING
+    RETURNING "commandId"`;
+  const fresh = new Set(inserted.map((row) => row.commandId));
+  const owners = new Map(
+    (await db.commandClaim.findMany({ where: { commandId: { in: claims.map((c) => c.commandId).filter((id) => !fresh.has(id)) } } })).map((row) => [row.commandId, row]),
+  );
+  return claims.map((claim) => {
+    if (fresh.delete(claim.commandId)) {
+      owners.set(claim.commandId, { ...claim, claimedAt: new Date() });
+      return 'new';
+    }
+    const owner = owners.get(claim.commandId);
+    return owner && owner.source === claim.source && owner.fingerprint === claim.fingerprint ? 'repeat' : 'conflict';
+  });
 }
 
 /** Whether a command (or its conflict record) already has a result in the ledger. */
@@ -256,30 +194,174 @@ export async function hasResult(db: Database, commandId: string): Promise<boolea
  * (the data is what no store accepts), both are written without the command's data.
  */
 export async function recordFailed(db: Database, command: Command, incidentId: string): Promise<CommandResult> {
-  const message = `the command could not be processed and was not applied (incident ${incidentId})`;
-  const write = (withData: boolean) =>
-    db.$transaction(async (tx) => {
-      const ref = withData ? commandRef(command) : { commandId: command.commandId, type: command.type };
-      const recorded = await findRecorded(tx, ref.commandId);
-      if (recorded) return recorded;
-      const time = new Date().toISOString();
-      const result: CommandResult = { commandId: ref.commandId, commandType: ref.type, outcome: 'REJECTED', code: 'INTERNAL_ERROR', message, details: { incidentId }, eventIds: [] };
-      const deadLetter: OutboundEvent = {
-        id: `${ref.commandId}:dead-letter`,
-        topic: 'deadLetters',
-        type: command.type,
-        key: ref.orgId ?? ref.commandId,
-        time,
-        data: { commandId: ref.commandId, source: withData ? command.source : undefined, incidentId, error: 'INTERNAL_ERROR', ...(withData ? { data: command.data } : {}) },
-      };
-      const events = [resultEvent(ref, result, time), deadLetter];
-      result.eventIds = events.map((event) => event.id);
-      await writeRecord(tx, ref, result, events, undefined);
-      return result;
-    });
+  const attempt = (withData: boolean) =>
+    db.$transaction(async (tx) => (await findRecorded(tx, command.commandId)) ?? write(tx, failed(command, incidentId, withData)));
   try {
-    return await write(true);
+    return await attempt(true);
   } catch {
-    return write(false);
+    return attempt(false);
   }
+}
+
+function failed(command: Command, incidentId: string, withData = true): Written {
+  const message = `the command could not be processed and was not applied (incident ${incidentId})`;
+  const ref = withData ? commandRef(command) : { commandId: command.commandId, type: command.type };
+  const time = new Date().toISOString();
+  const result: CommandResult = { commandId: ref.commandId, commandType: ref.type, outcome: 'REJECTED', code: 'INTERNAL_ERROR', message, details: { incidentId }, eventIds: [] };
+  const deadLetter: OutboundEvent = {
+    id: `${ref.commandId}:dead-letter`,
+    topic: 'deadLetters',
+    type: command.type,
+    key: ref.orgId ?? ref.commandId,
+    time,
+    data: { commandId: ref.commandId, source: withData ? command.source : undefined, incidentId, error: 'INTERNAL_ERROR', ...(withData ? { data: command.data } : {}) },
+  };
+  const events = [resultEvent(ref, result, time), deadLetter];
+  result.eventIds = events.map((event) => event.id);
+  return { command: ref, result, events };
+}
+
+/**
+ * Applies a run of commands of one type at once (a directory sync's user upserts): per command its
+ * effect accepted or refused, in order; or null when the run cannot be taken at once (it then goes one
+ * command at a time). Writes nothing before it decides.
+ */
+export type ManyHandler<C extends Command = Command> = (tx: Transaction, commands: readonly C[]) => Promise<(Accepted | CommandRejection)[] | null>;
+
+/** One command of a batch, with the handlers that apply it. */
+export interface BatchEntry<C extends Command = Command> {
+  command: C;
+  handler: CommandHandler<C>;
+  many?: ManyHandler<C>;
+}
+
+export interface BatchRecord {
+  result: CommandResult;
+  /** Pending requests the command affects: to be told before its events (held meanwhile) go out. */
+  affected: string[];
+}
+
+export interface BatchOptions {
+  /** Per command, the pending requests it affects, read inside the transaction after the effects. */
+  affectedBy(tx: Transaction, commands: readonly Command[]): Promise<string[][]>;
+  /** Whether an error is transient (the whole batch is tried again) or the command's own fault. */
+  isTransient(error: unknown): boolean;
+  /** Names a permanent failure of one command; the command ends with INTERNAL_ERROR. */
+  incident(command: Command, error: unknown): string;
+}
+
+/**
+ * Applies a batch of one-transaction commands in ONE database transaction, as `recordCommand` does for
+ * one: effects, ledger rows, audit and outbox rows. Each command (or run of commands with a `many`
+ * handler) runs in a savepoint, so a refused command (or one that fails permanently) is rolled back
+ * alone and recorded with its code. A command already in the ledger gets its stored result. Events of a
+ * command that affects pending requests are written held, released once those were told (`releaseEvents`).
+ */
+export async function recordCommandBatch(db: Database, entries: readonly BatchEntry[], options: BatchOptions): Promise<BatchRecord[]> {
+  return db.$transaction(async (tx) => {
+    const stored = await tx.processedCommand.findMany({ where: { commandId: { in: entries.map((entry) => entry.command.commandId) } } });
+    const recorded = new Map(stored.map((row) => [row.commandId, row.result as unknown as CommandResult]));
+    const outcomes = new Map<number, Written | { accepted: Accepted }>();
+    const isNew = (index: number) => !recorded.has(entries[index]!.command.commandId);
+    const seen = new Set<string>();
+    for (let index = 0; index < entries.length; index += 1) {
+      const entry = entries[index]!;
+      if (!isNew(index) || seen.has(entry.command.commandId)) continue;
+      let end = index + 1;
+      if (entry.many) {
+        const ids = new Set([entry.command.commandId]);
+        while (end < entries.length && entries[end]!.many === entry.many && isNew(end) && !ids.has(entries[end]!.command.commandId)) ids.add(entries[end++]!.command.commandId);
+      }
+      const run = entries.slice(index, end);
+      const applied = await inSavepoint(tx, options, run, async () => {
+        if (!entry.many || run.length === 1) return [await entry.handler(tx, entry.command)];
+        return entry.many(tx, run.map((item) => item.command));
+      });
+      if (applied === null) {
+        end = index + 1; // the run goes one command at a time
+        const one = await inSavepoint(tx, options, [entry], async () => [await entry.handler(tx, entry.command)]);
+        outcomes.set(index, outcomeOf(entry.command, one![0]!));
+      } else {
+        applied.forEach((outcome, offset) => outcomes.set(index + offset, outcomeOf(run[offset]!.command, outcome)));
+      }
+      for (let at = index; at < end; at += 1) seen.add(entries[at]!.command.commandId);
+      index = end - 1;
+    }
+    const acceptedAt = [...outcomes].filter(([, outcome]) => 'accepted' in outcome).map(([index]) => index);
+    const affected = await options.affectedBy(tx, acceptedAt.map((index) => entries[index]!.command));
+    const affectedOf = new Map(acceptedAt.map((index, position) => [index, affected[position] ?? []]));
+    const writes = new LedgerWrites();
+    const records: BatchRecord[] = [];
+    for (const [index, { command }] of entries.entries()) {
+      const known = recorded.get(command.commandId);
+      if (known) {
+        records.push({ result: known, affected: await stillHeld(tx, known, command, options) });
+        continue;
+      }
+      const outcome = outcomes.get(index)!;
+      const written = 'accepted' in outcome ? accepted(command, outcome.accepted) : outcome;
+      const requests = affectedOf.get(index) ?? [];
+      writes.add(written.command, written.result, written.events, written.audit, requests.length > 0);
+      recorded.set(command.commandId, written.result);
+      records.push({ result: written.result, affected: requests });
+    }
+    await writes.flush(tx);
+    return records;
+  });
+}
+
+/**
+ * Runs `apply` in a savepoint. A refusal or a permanent failure of a single command is rolled back and
+ * becomes its outcome; a run that fails so is handed back as null, to go one command at a time.
+ */
+async function inSavepoint(
+  tx: Transaction,
+  options: BatchOptions,
+  run: readonly BatchEntry[],
+  apply: () => Promise<(Accepted | CommandRejection)[] | null>,
+): Promise<(Accepted | CommandRejection | Written)[] | null> {
+  await tx.$executeRawUnsafe('SAVEPOINT command');
+  try {
+    const outcomes = await apply();
+    await tx.$executeRawUnsafe(outcomes === null ? 'ROLLBACK TO SAVEPOINT command' : 'RELEASE SAVEPOINT command');
+    return outcomes;
+  } catch (error) {
+    await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT command');
+    if (error instanceof CommandRejection && run.length === 1) return [error];
+    if (options.isTransient(error)) throw error;
+    if (run.length > 1) return null;
+    const { command } = run[0]!;
+    return [failed(command, options.incident(command, error))];
+  }
+}
+
+function outcomeOf(command: Command, outcome: Accepted | CommandRejection | Written): Written | { accepted: Accepted } {
+  if (outcome instanceof CommandRejection) return rejected(commandRef(command), outcome.code, outcome.message, outcome.audit, outcome.details);
+  if ('result' in outcome && 'command' in outcome) return outcome as Written;
+  return { accepted: outcome as Accepted };
+}
+
+/** A recorded command whose events are still held (the process stopped before telling its requests). */
+async function stillHeld(tx: Transaction, result: CommandResult, command: Command, options: BatchOptions): Promise<string[]> {
+  const held = await tx.outboxEvent.count({ where: { id: { in: result.eventIds }, held: true } });
+  return held > 0 ? ((await options.affectedBy(tx, [command]))[0] ?? []) : [];
+}
+
+/** Lets held events go to the relay. */
+export async function releaseEvents(db: Database, eventIds: readonly string[]): Promise<void> {
+  if (eventIds.length === 0) return;
+  await db.outboxEvent.updateMany({ where: { id: { in: [...eventIds] }, held: true }, data: { held: false } });
+  await db.$executeRawUnsafe(`SELECT pg_notify('selfservice_outbox', '')`);
+}
+
+function accepted(command: Command, outcome: Accepted): Written {
+  const ref = commandRef(command);
+  const time = new Date().toISOString();
+  const result: CommandResult = { commandId: command.commandId, commandType: command.type, outcome: 'ACCEPTED', details: outcome.details ?? {}, eventIds: [] };
+  const events = [
+    resultEvent(ref, result, time),
+    ...(outcome.events ?? []).map((draft) => ({ id: `${command.commandId}:${draft.name}`, topic: draft.topic, type: draft.type, key: draft.key, data: draft.data, time })),
+  ];
+  result.eventIds = events.map((event) => event.id);
+  return { command: ref, result, events, audit: outcome.audit };
 }

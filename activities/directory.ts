@@ -1,6 +1,6 @@
 import type { Command } from '../events/inbound';
 import { OutboundTypes } from '../events/outbound';
-import { CommandRejection, type Accepted, type EventDraft } from './command-ledger';
+import { CommandRejection, type Accepted, type EventDraft } from '../rules/commands';
 import type { Transaction } from './database';
 import { reactToTechnicalContactLeaving } from './org-settings';
 
@@ -97,6 +97,54 @@ export async function upsertUser(
   };
   const settings = data.status === 'ACTIVE' ? {} : await reactToTechnicalContactLeaving(tx, data.orgId, data.userId, data.status);
   return { details: { userId: data.userId }, events: [announced, ...(settings.events ?? [])], audit: settings.audit };
+}
+
+/**
+ * A run of user upserts at once (a directory sync, `ManyHandler`): every user written by one statement.
+ * A run in which a user changes status (which has effects of its own: an announcement, the Technical
+ * Contact), or that names one user twice, is handed back, to go one command at a time.
+ */
+export async function upsertUsers(
+  tx: Transaction,
+  commands: readonly DirectoryCommand<'selfservice.directory.user-upserted.v1'>[],
+): Promise<(Accepted | CommandRejection)[] | null> {
+  // One user twice in a run: the later upsert must see the earlier one, so one at a time.
+  if (new Set(commands.map(({ data }) => data.userId)).size < commands.length) return null;
+  const existing = new Map(
+    (await tx.user.findMany({ where: { id: { in: commands.map(({ data }) => data.userId) } }, select: { id: true, orgId: true, status: true } })).map((user) => [user.id, user]),
+  );
+  const outcomes: (Accepted | CommandRejection)[] = [];
+  const rows: Record<string, unknown>[] = [];
+  for (const { data } of commands) {
+    const known = existing.get(data.userId);
+    if (known && known.orgId !== data.orgId) {
+      outcomes.push(new CommandRejection('USER_BELONGS_TO_ANOTHER_ORG', `user ${data.userId} belongs to org ${known.orgId}, not ${data.orgId}`));
+      continue;
+    }
+    if (known && known.status !== data.status) return null;
+    outcomes.push({ details: { userId: data.userId } });
+    rows.push({
+      id: data.userId,
+      orgId: data.orgId,
+      email: data.email.toLowerCase(),
+      displayName: data.displayName ?? null,
+      status: data.status,
+      adminRoles: [...new Set(data.adminRoles)],
+      adminAppIds: [...new Set(data.adminAppIds)].sort(),
+    });
+  }
+  for (const orgId of new Set(rows.map((row) => row.orgId as string))) await ensureOrg(tx, orgId);
+  if (rows.length > 0) {
+    await tx.$executeRaw`
+      INSERT INTO "User" ("id", "orgId", "email", "displayName", "status", "adminRoles", "adminAppIds", "updatedAt")
+      SELECT "id", "orgId", "email", "displayName", "status", "adminRoles", "adminAppIds", now()
+      FROM json_to_recordset(${JSON.stringify(rows)}::json)
+        AS given("id" text, "orgId" text, "email" text, "displayName" text, "status" "UserStatus", "adminRoles" text[], "adminAppIds" text[])
+      ON CONFLICT ("id") DO UPDATE SET
+        "orgId" = excluded."orgId", "email" = excluded."email", "displayName" = excluded."displayName", "status" = excluded."status",
+        "adminRoles" = excluded."adminRoles", "adminAppIds" = excluded."adminAppIds", "updatedAt" = excluded."updatedAt"`;
+  }
+  return outcomes;
 }
 
 export async function upsertGroup(

@@ -1,6 +1,6 @@
 import type { Command } from '../events/inbound';
 import type { EventPublisher } from '../events/publisher';
-import { createAdminCommandActivities } from './admin-commands';
+import { createAdminCommandActivities, type HandlerLookup } from './admin-commands';
 import { createAppRequestActivities } from './app-requests';
 import { recordFailed } from './command-ledger';
 import type { Database } from './database';
@@ -14,6 +14,7 @@ export interface ActivityDependencies {
   db: Database;
   publisher: EventPublisher;
   mailer: Mailer;
+  handlerFor: HandlerLookup;
 }
 
 /**

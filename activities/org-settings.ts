@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SETTING_KEYS, type Command, type SettingKey } from '../events/inbound';
 import { OutboundTypes } from '../events/outbound';
 import { requireAdmin } from './admin-authorization';
-import { CommandRejection, type Accepted, type AuditDraft, type EventDraft } from './command-ledger';
+import { CommandRejection, type Accepted, type AuditDraft, type EventDraft } from '../rules/commands';
 import type { Transaction } from './database';
 
 /**

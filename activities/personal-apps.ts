@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from '../events/inbound';
 import { OutboundTypes } from '../events/outbound';
-import { CommandRejection, recordCommand, type Accepted, type AuditDraft, type CommandResult } from './command-ledger';
+import { recordCommand } from './command-ledger';
+import { CommandRejection, type Accepted, type AuditDraft, type CommandResult } from '../rules/commands';
 import type { Database, Transaction } from './database';
 
 /**

@@ -3,7 +3,7 @@
 # ingress and the demo org. `npm start` runs `up`; `npm stop` runs `down`.
 #
 #   services/app.sh up        install what is missing, start everything, load the demo org
-#   services/app.sh down      stop the worker, the ingress and every service
+#   services/app.sh down      stop the worker, the ingress, the relay and every service
 #   services/app.sh status    what runs, and where
 #   services/app.sh deps      install npm packages and generate the Prisma client (used by test.sh too)
 #   services/app.sh cli ...   the CLI (workers/cli.ts) with the local payload key (npm run cli)
@@ -14,7 +14,7 @@ REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
 RUN_DIR=$REPO_ROOT/.stack/run
 LOG_DIR=$REPO_ROOT/.stack/logs
 STACK=$SCRIPT_DIR/stack.sh
-PROCESSES=(worker ingress codec-server)
+PROCESSES=(worker ingress relay codec-server)
 KEY_FILE=$REPO_ROOT/.stack/payload-encryption.key
 APP_DB_PASSWORD_FILE=$REPO_ROOT/.stack/database-app.password   # made by services/stack.sh
 
@@ -38,6 +38,7 @@ entry_of() {
   case $1 in
     worker) echo "$REPO_ROOT/workers/temporal-worker.ts" ;;
     ingress) echo "$REPO_ROOT/workers/kafka-ingress.ts" ;;
+    relay) echo "$REPO_ROOT/workers/outbox-relay-process.ts" ;;
     codec-server) echo "$REPO_ROOT/workers/codec-server.ts" ;;
   esac
 }
@@ -137,6 +138,7 @@ up() {
   output=$(cd "$REPO_ROOT" && MIGRATION_DATABASE_URL=$MIGRATION_DATABASE_URL npx prisma migrate deploy 2>&1) || { printf '%s\n' "$output" >&2; die "database migrations failed"; }
   start_process worker 'worker: polling'
   start_process ingress 'ingress: consuming'
+  start_process relay 'relay: publishing'
   codec_token
   start_process codec-server 'codec-server: listening'
   say "==> loading the demo org (services/demo-org.json)"

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Partitioners } from 'kafkajs';
 import { createDatabase } from '../activities/database';
 import { listAuditTrail, listAvailableApps } from '../activities/read-models';
-import { importCommands, importFileSchema } from '../events/command-import';
+import { importCommands, importFileSchema } from './command-import';
 import { describeIssues } from '../events/validation';
 import { encodeCloudEvent } from '../events/cloudevents';
 import { inboundCommands, isInboundType } from '../events/inbound';
@@ -105,7 +105,8 @@ async function main(args: string[]): Promise<boolean> {
     case 'audit': {
       const orgId = rest[0];
       if (!orgId) throw new UsageError(`${command} needs an orgId`);
-      const db = createDatabase(loadConfig().DATABASE_URL);
+      const config = loadConfig();
+      const db = createDatabase(config.DATABASE_URL, config.KAFKA_TOPIC_NAMESPACE);
       try {
         if (command === 'available-apps') {
           const apps = await listAvailableApps(db, orgId);

@@ -2,14 +2,14 @@ import { Client, ServiceError } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import type { Consumer, Kafka } from 'kafkajs';
 import { createActivities } from '../activities';
-import { claimCommand, commandRef, hasResult, recordRejected } from '../activities/command-ledger';
+import { claimCommand, claimCommands, recordRejected } from '../activities/command-ledger';
 import { createDatabase, type Database } from '../activities/database';
 import { createMailer, createSmtpTransport, type Mailer } from '../activities/mailer';
 import { isTransient } from '../activities/failures';
-import { createOutboxActivities } from '../activities/outbox';
-import { TemporalCommandRouter } from '../events/command-router';
+import { appliedHandlerFor } from './command-catalog';
+import { TemporalCommandRouter } from './command-router';
 import { KafkaDeadLetterSink } from '../events/dead-letters';
-import { startIngress, type IngressLedger } from '../events/ingress';
+import { startIngress, type IngressLedger } from './ingress';
 import { createKafka, ensureTopics } from '../events/kafka';
 import { KafkaEventPublisher } from '../events/publisher';
 import type { Topics } from '../events/topics';
@@ -46,28 +46,19 @@ export async function connectIngress(
   const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE, topicPolicyFrom(config));
   const publisher = await KafkaEventPublisher.connect(kafka, topics);
   const deadLetters = await KafkaDeadLetterSink.connect(kafka, topics.deadLetters);
-  const db = createDatabase(config.DATABASE_URL);
-  const outbox = createOutboxActivities({ db, publisher });
+  const db = createDatabase(config.DATABASE_URL, config.KAFKA_TOPIC_NAMESPACE);
   // A given client (the time-skipping test server's) is the caller's to close.
   const connection = options.temporalClient ? null : await connectClient(config);
   const client =
     options.temporalClient ?? new Client({ connection: connection!, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
   const ledger: IngressLedger = {
     claim: (claim) => claimCommand(db, claim),
+    claimAll: (claims) => claimCommands(db, claims),
     async reject({ commandId, commandType, orgId, ledgerId, code, message, details }) {
-      const result = await recordRejected(db, { commandId, type: commandType, orgId, ledgerId }, code, message, undefined, details);
-      await outbox.publishEvents(result.eventIds);
+      await recordRejected(db, { commandId, type: commandType, orgId, ledgerId }, code, message, undefined, details);
     },
   };
-  const router = new TemporalCommandRouter({
-    client,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    reject: async (command, code, message, details, audit) => {
-      const result = await recordRejected(db, commandRef(command), code, message, audit, details);
-      await outbox.publishEvents(result.eventIds);
-    },
-    hasResult: (commandId) => hasResult(db, commandId),
-  });
+  const router = new TemporalCommandRouter({ client, db, taskQueue: config.TEMPORAL_TASK_QUEUE, isTransient: ingressFailureIsTransient, log: (line) => console.error(`ingress: ${line}`) });
   return {
     kafka,
     topics,
@@ -108,7 +99,7 @@ export async function createWorker(
   const kafka = createKafka({ ...kafkaSettingsFrom(config), clientId: `${config.KAFKA_CLIENT_ID}-worker` });
   const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE, topicPolicyFrom(config));
   const publisher = await KafkaEventPublisher.connect(kafka, topics);
-  const db = createDatabase(config.DATABASE_URL);
+  const db = createDatabase(config.DATABASE_URL, config.KAFKA_TOPIC_NAMESPACE);
   const mailer: Mailer = createMailer({ db, transport: createSmtpTransport(config.SMTP_URL), from: config.MAIL_FROM });
   // A given connection (the time-skipping test server's) is the caller's to close.
   const connection = options.connection ?? (await connectWorker(config));
@@ -119,7 +110,7 @@ export async function createWorker(
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({ db, publisher, mailer }),
+    activities: createActivities({ db, publisher, mailer, handlerFor: appliedHandlerFor }),
     dataConverter: dataConverterFor(config),
     ...workflows,
   });

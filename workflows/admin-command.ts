@@ -1,6 +1,6 @@
 import { getExternalWorkflowHandle, log, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CommandResult } from '../activities/command-ledger';
+import type { CommandResult } from '../rules/commands';
 import type { Command } from '../events/inbound';
 import { reviewSignal } from './app-request';
 import { endingOnPermanentFailure } from './command-failure';

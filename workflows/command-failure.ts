@@ -2,11 +2,12 @@ import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporali
 import type { Activities } from '../activities';
 import type { Command } from '../events/inbound';
 import { RECORDING } from './activity-options';
+import { publishedByRelay } from './outbox';
 
 /** The failure type that activities give a permanent failure (see activities/failures.ts). */
 const PERMANENT_FAILURE = 'PERMANENT_FAILURE';
 
-const { recordCommandFailed, publishEvents } = proxyActivities<Activities>(RECORDING);
+const { recordCommandFailed } = proxyActivities<Activities>(RECORDING);
 
 /** The incident id of a permanent activity failure, or null for any other error. */
 export function permanentIncident(error: unknown): string | null {
@@ -29,7 +30,7 @@ export async function endingOnPermanentFailure<T>(command: Command, run: () => P
     const incidentId = permanentIncident(error);
     if (!incidentId) throw error;
     const failed = await recordCommandFailed({ command, incidentId });
-    await publishEvents(failed.eventIds);
+    await publishedByRelay(failed.eventIds);
     throw ApplicationFailure.create({
       type: 'INTERNAL_ERROR',
       message: `command ${command.commandId} failed permanently (incident ${incidentId})`,

@@ -1,11 +1,12 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CommandResult } from '../activities/command-ledger';
+import type { CommandResult } from '../rules/commands';
 import type { PersonalAppAddCommand, PersonalAppMoveCommand } from '../activities/personal-apps';
 import { endingOnPermanentFailure } from './command-failure';
 import { RECORDING } from './activity-options';
+import { publishedByRelay } from './outbox';
 
-const { applyPersonalAppAdd, applyPersonalAppMove, publishEvents } = proxyActivities<Activities>(RECORDING);
+const { applyPersonalAppAdd, applyPersonalAppMove } = proxyActivities<Activities>(RECORDING);
 
 /**
  * A user adds a catalog app as a personal tile: no approval, so one step (apply through the command
@@ -15,7 +16,7 @@ const { applyPersonalAppAdd, applyPersonalAppMove, publishEvents } = proxyActivi
 export async function personalAppAddWorkflow(command: PersonalAppAddCommand): Promise<CommandResult> {
   return endingOnPermanentFailure(command, async () => {
     const result = await applyPersonalAppAdd(command, workflowInfo().workflowId);
-    await publishEvents(result.eventIds);
+    await publishedByRelay(result.eventIds);
     return result;
   });
 }
@@ -27,7 +28,7 @@ export async function personalAppAddWorkflow(command: PersonalAppAddCommand): Pr
 export async function personalAppMoveWorkflow(command: PersonalAppMoveCommand): Promise<CommandResult> {
   return endingOnPermanentFailure(command, async () => {
     const result = await applyPersonalAppMove(command, workflowInfo().workflowId);
-    await publishEvents(result.eventIds);
+    await publishedByRelay(result.eventIds);
     return result;
   });
 }

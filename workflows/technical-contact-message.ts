@@ -1,11 +1,12 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CommandResult } from '../activities/command-ledger';
+import type { CommandResult } from '../rules/commands';
 import type { TechnicalContactEmailOutcome, TechnicalContactMessageCommand } from '../activities/technical-contact-messages';
 import { endingOnPermanentFailure } from './command-failure';
 import { RECORDING } from './activity-options';
+import { publishedByRelay } from './outbox';
 
-const { applyTechnicalContactMessage, recordTechnicalContactEmailOutcome, publishEvents } = proxyActivities<Activities>(RECORDING);
+const { applyTechnicalContactMessage, recordTechnicalContactEmailOutcome } = proxyActivities<Activities>(RECORDING);
 
 /**
  * SMTP outages are ridden out for up to 30 minutes (2 s, 4 s, 8 s ... then every minute); after that the
@@ -35,7 +36,7 @@ function failureReason(error: ActivityFailure): string {
 export async function technicalContactMessageWorkflow(command: TechnicalContactMessageCommand): Promise<CommandResult> {
   const result = await endingOnPermanentFailure(command, async () => {
     const applied = await applyTechnicalContactMessage(command, workflowInfo().workflowId);
-    await publishEvents(applied.eventIds);
+    await publishedByRelay(applied.eventIds);
     return applied;
   });
   if (result.outcome !== 'ACCEPTED') return result;
@@ -50,6 +51,6 @@ export async function technicalContactMessageWorkflow(command: TechnicalContactM
     outcome = { status: 'FAILED', error: failureReason(error) };
   }
   const eventId = await recordTechnicalContactEmailOutcome({ commandId: command.commandId, messageId, outcome });
-  await publishEvents([eventId]);
+  await publishedByRelay([eventId]);
   return result;
 }

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import { appRequestWorkflowId } from '../../workflows/app-request-model';
+import { appRequestWorkflowId } from '../../rules/app-request';
 import type { CommandSender } from './command-sender';
 import type { Announced, EventLog } from './event-log';
 import type { FaultWindow } from './faults';

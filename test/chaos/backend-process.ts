@@ -6,6 +6,7 @@ import path from 'node:path';
 export const BACKEND_PROCESSES = {
   worker: { entry: 'workers/temporal-worker.ts', ready: 'worker: polling' },
   ingress: { entry: 'workers/kafka-ingress.ts', ready: 'ingress: consuming' },
+  relay: { entry: 'workers/outbox-relay-process.ts', ready: 'relay: publishing' },
 } as const;
 
 export type BackendProcessName = keyof typeof BACKEND_PROCESSES;

@@ -1,4 +1,4 @@
-import { requestIdFor } from '../../events/command-router';
+import { requestIdFor } from '../../rules/identifiers';
 import type { CommandSender } from './command-sender';
 import type { Announced, EventLog } from './event-log';
 import type { ChaosOrg, RoundApps } from './org';

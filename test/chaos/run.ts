@@ -127,8 +127,9 @@ async function main(): Promise<number> {
     };
     const worker = new BackendProcess('worker', root, stack.logDir, backendEnv);
     const ingress = new BackendProcess('ingress', root, stack.logDir, backendEnv);
-    cleanups.push(() => Promise.all([worker.stop(), ingress.stop()]));
-    const [workerStart, ingressStart] = await Promise.all([worker.start(), ingress.start()]);
+    const relay = new BackendProcess('relay', root, stack.logDir, backendEnv);
+    cleanups.push(() => Promise.all([worker.stop(), ingress.stop(), relay.stop()]));
+    const [workerStart, ingressStart] = await Promise.all([worker.start(), ingress.start(), relay.start()]);
     log(`worker ready in ${((workerStart.readyAt - workerStart.spawnedAt) / 1000).toFixed(1)} s, ingress in ${((ingressStart.readyAt - ingressStart.spawnedAt) / 1000).toFixed(1)} s (logs in ${path.relative(root, stack.logDir)})`);
 
     const topics = topicsFor('');

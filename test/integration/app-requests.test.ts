@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import type { RequestView } from '../../workflows/app-request-model';
+import type { RequestView } from '../../rules/app-request';
 import { decideUpdate, statusQuery } from '../../workflows/app-request';
 import { startTestBackend, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';

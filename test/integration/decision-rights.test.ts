@@ -1,4 +1,4 @@
-import type { RequestView } from '../../workflows/app-request-model';
+import type { RequestView } from '../../rules/app-request';
 import { statusQuery } from '../../workflows/app-request';
 import { startTestBackend, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';

@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Database } from '../../activities/database';
-import { requestIdFor } from '../../events/command-router';
-import { appRequestWorkflowId } from '../../workflows/app-request-model';
+import { requestIdFor } from '../../rules/identifiers';
+import { appRequestWorkflowId } from '../../rules/app-request';
 import { SelfServiceApproverIds } from '../../workflows/search-attributes';
 import { startTestBackend, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';

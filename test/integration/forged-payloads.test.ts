@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { decideUpdate, statusQuery } from '../../workflows/app-request';
-import type { RequestView } from '../../workflows/app-request-model';
+import type { RequestView } from '../../rules/app-request';
 import { startTestBackend, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg } from '../support/commands';
 import { TopicProbe } from '../support/kafka-probe';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IHeaders } from 'kafkajs';
 import { DeadLetterHeaders, type InboundRecord } from '../../events/dead-letters';
-import { parseRecord } from '../../events/ingress';
+import { parseRecord } from '../../events/parse-record';
 import { Limits } from '../../events/limits';
 import { topicsFor, type TopicName, type Topics } from '../../events/topics';
 import { startTestBackend, type TestBackend } from '../support/backend';

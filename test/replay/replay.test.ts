@@ -3,28 +3,42 @@ import path from 'node:path';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { dataConverterFor } from '../../workers/payload-codec';
-import { HISTORY_DIR } from '../support/histories';
+import { HISTORY_DIR, LEGACY_HISTORY_DIR } from '../support/histories';
 import { testConfig } from '../support/test-config';
 
 /**
  * Replays committed histories of finished workflows against today's workflow code. A change to a
  * shipped workflow that alters its command order without `patched()` fails here, before it can
- * break requests that are running in production.
+ * break requests that are running in production. `histories/` holds today's recordings (re-recorded
+ * after an intended change); `histories/legacy/` keeps those of the request workflow from before the
+ * patch `app-request-v2`, which must go on replaying (workflows/app-request-legacy.ts).
  */
-const histories = readdirSync(HISTORY_DIR)
-  .filter((file) => file.endsWith('.json'))
-  .sort();
+const jsonIn = (dir: string) =>
+  readdirSync(dir)
+    .filter((file) => file.endsWith('.json'))
+    .sort();
+const current = jsonIn(HISTORY_DIR);
+const legacy = jsonIn(LEGACY_HISTORY_DIR);
+const histories = [...current.map((file) => path.join(HISTORY_DIR, file)), ...legacy.map((file) => path.join(LEGACY_HISTORY_DIR, file))].map((file) => [
+  path.relative(HISTORY_DIR, file),
+  file,
+]);
+const APP_REQUEST_OUTCOMES = [
+  'app-request-auto-grant.json',
+  'app-request-three-step-chain.json',
+  'app-request-denied.json',
+  'app-request-expired.json',
+  'app-request-cancelled.json',
+  'app-request-reminded-then-approved.json',
+];
 
 describe('replay of committed workflow histories', () => {
   test('the committed set covers every shipped outcome', () => {
-    expect(histories).toEqual(
+    expect(legacy).toEqual(expect.arrayContaining(APP_REQUEST_OUTCOMES));
+    expect(current).toEqual(
       expect.arrayContaining([
         'admin-command-org-upserted.json',
-        'app-request-auto-grant.json',
-        'app-request-three-step-chain.json',
-        'app-request-denied.json',
-        'app-request-expired.json',
-        'app-request-cancelled.json',
+        ...APP_REQUEST_OUTCOMES,
         'personal-app-added.json',
         'personal-apps-moved.json',
         'technical-contact-message-sent.json',
@@ -32,16 +46,19 @@ describe('replay of committed workflow histories', () => {
     );
   });
 
-  test.each(histories)('%s replays without non-determinism', async (file) => {
-    const history = JSON.parse(readFileSync(path.join(HISTORY_DIR, file), 'utf8'));
+  test.each(histories)('%s replays without non-determinism', async (name, file) => {
+    const history = JSON.parse(readFileSync(file, 'utf8'));
     const workflowBundle = { code: readFileSync(process.env.SELFSERVICE_WORKFLOW_BUNDLE!, 'utf8') };
-    await expect(Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverterFor(testConfig()) }, history, file)).resolves.toBeUndefined();
+    await expect(Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverterFor(testConfig()) }, history, name)).resolves.toBeUndefined();
   });
 });
 
 describe('the replay check itself', () => {
-  test('a workflow whose commands changed order is caught as non-deterministic', async () => {
-    const history = JSON.parse(readFileSync(path.join(HISTORY_DIR, 'app-request-auto-grant.json'), 'utf8'));
+  test.each([
+    ['today', HISTORY_DIR],
+    ['legacy', LEGACY_HISTORY_DIR],
+  ])('a workflow whose commands changed order is caught as non-deterministic (%s auto-grant history)', async (_, dir) => {
+    const history = JSON.parse(readFileSync(path.join(dir, 'app-request-auto-grant.json'), 'utf8'));
     const workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('./fixtures/reordered-app-request') });
     await expect(Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverterFor(testConfig()) }, history)).rejects.toThrow(DeterminismViolationError);
   });

@@ -10,11 +10,12 @@ import type { Database } from '../../activities/database';
 import type { Topics } from '../../events/topics';
 import type { Config } from '../../workers/config';
 import { dataConverterFor } from '../../workers/payload-codec';
+import { startOutboxRelay, type OutboxRelay } from '../../workers/outbox-relay';
 import { connectIngress, createWorker } from '../../workers/runtime';
 import { testConfig } from './test-config';
 
 /**
- * The whole backend wired as the two processes wire it (worker + Kafka ingress), but in the test
+ * The whole backend wired as its processes wire it (worker, Kafka ingress, outbox relay), but in the test
  * process, against the real Temporal server, Kafka broker, PostgreSQL and SMTP sink. Each test file
  * gets its own topic namespace, task queue and consumer group.
  */
@@ -27,6 +28,8 @@ export interface TestBackend {
   producer: Producer;
   startIngress(): Promise<void>;
   stopIngress(): Promise<void>;
+  /** The outbox relay that publishes what the backend writes. */
+  relay: OutboxRelay;
   /** The running ingress consumer (to watch its group membership). */
   ingressConsumer(): Consumer | null;
   stop(): Promise<void>;
@@ -50,6 +53,7 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
   const ingress = await connectIngress(config, { clientId: 'selfservice-test', temporalClient: options.temporal?.client });
   const worker = await createWorker(config, { workflowBundle: workflowBundle(), connection: options.temporal?.connection });
   const workerRun = worker.worker.run();
+  const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, namespace: config.KAFKA_TOPIC_NAMESPACE, publisher: ingress.publisher, log: (message) => console.warn(`relay: ${message}`) });
   const producer = ingress.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
 
@@ -61,6 +65,7 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
     db: ingress.db,
     client: ingress.client,
     producer,
+    relay,
     async startIngress() {
       consumer = await ingress.consume(config.KAFKA_CONSUMER_GROUP);
     },
@@ -74,6 +79,7 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
       worker.worker.shutdown();
       await workerRun;
       await worker.close();
+      await relay.stop();
       await producer.disconnect();
       await ingress.close();
     },

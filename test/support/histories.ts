@@ -4,6 +4,8 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 
 export const HISTORY_DIR = path.join(__dirname, '..', 'replay', 'histories');
+/** Histories of the request workflow from before the patch `app-request-v2`: kept, never re-recorded. */
+export const LEGACY_HISTORY_DIR = path.join(HISTORY_DIR, 'legacy');
 
 /**
  * With RECORD_WORKFLOW_HISTORIES=1, saves the finished workflow's history for the replay tests

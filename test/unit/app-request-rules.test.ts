@@ -5,7 +5,7 @@ import {
   outcomeRecipients,
   type RequestPlan,
   type RequestView,
-} from '../../workflows/app-request-model';
+} from '../../rules/app-request';
 
 const plan: RequestPlan = {
   requestId: 'req-1',

@@ -1,5 +1,5 @@
 import { decodeCloudEvent, encodeCloudEvent } from '../../events/cloudevents';
-import { parseRecord } from '../../events/ingress';
+import { parseRecord } from '../../events/parse-record';
 import { topicsFor } from '../../events/topics';
 
 const topics = topicsFor('');

@@ -1,5 +1,5 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { RequestView } from '../../workflows/app-request-model';
+import type { RequestView } from '../../rules/app-request';
 import { decideUpdate, statusQuery } from '../../workflows/app-request';
 import { startTestBackend, startTimeSkippingServer, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';

@@ -3,6 +3,8 @@
  * activities. No I/O here.
  */
 
+import { z } from 'zod';
+
 export const APP_REQUEST_WORKFLOW_PREFIX = 'app-request-';
 
 export function appRequestWorkflowId(requestId: string): string {
@@ -25,46 +27,105 @@ export type AuditName =
   | 'app.access_request.remind'
   | 'app.access_request.override';
 
-export interface NotificationChoice {
-  requester?: boolean;
-  approvers?: boolean;
-  others?: string[];
-}
+/** Who hears of an outcome: the requester (by default), the approvers, other addresses. */
+const notificationChoiceSchema = z.object({
+  requester: z.boolean().optional(),
+  approvers: z.boolean().optional(),
+  others: z.array(z.string()).optional(),
+});
 
-export interface Notifications {
-  onApprove?: NotificationChoice;
-  onDeny?: NotificationChoice;
-  onExpire?: NotificationChoice;
-}
+export const notificationsSchema = z.object({
+  onApprove: notificationChoiceSchema.optional(),
+  onDeny: notificationChoiceSchema.optional(),
+  onExpire: notificationChoiceSchema.optional(),
+});
 
-export interface StepPlan {
+export const stepPlanSchema = z.object({
   /** 1-based. */
-  number: number;
-  type: 'USER' | 'GROUP';
+  number: z.number().int().positive(),
+  type: z.enum(['USER', 'GROUP']),
   /** The configured user or group id. */
-  sourceId: string;
-  approverIds: string[];
-  timeoutDays: number;
-  reminderDaysBefore?: number;
-}
+  sourceId: z.string(),
+  approverIds: z.array(z.string()),
+  timeoutDays: z.number(),
+  reminderDaysBefore: z.number().optional(),
+});
 
-export interface RequestPlan {
-  requestId: string;
-  orgId: string;
-  appId: string;
-  appLabel: string;
-  requesterId: string;
-  comment?: string;
-  approvalRequired: boolean;
-  steps: StepPlan[];
+/** The approval plan resolved at submission; stored with the request (a JSON column), read back through this schema. */
+export const requestPlanSchema = z.object({
+  requestId: z.string(),
+  orgId: z.string(),
+  appId: z.string(),
+  appLabel: z.string(),
+  requesterId: z.string(),
+  comment: z.string().optional(),
+  approvalRequired: z.boolean(),
+  steps: z.array(stepPlanSchema),
   /** Admins who may decide any step and act on the request: resolved at submission, then again after every directory change. */
-  adminIds: string[];
-  notifications: Notifications;
-}
+  adminIds: z.array(z.string()),
+  notifications: notificationsSchema,
+});
+
+export type NotificationChoice = z.infer<typeof notificationChoiceSchema>;
+export type Notifications = z.infer<typeof notificationsSchema>;
+export type StepPlan = z.infer<typeof stepPlanSchema>;
+export type RequestPlan = z.infer<typeof requestPlanSchema>;
 
 export type SubmitOutcome =
   | { accepted: true; plan: RequestPlan; eventIds: string[] }
   | { accepted: false; code: string; message: string; eventIds: string[] };
+
+/** One recorded step of the request's life: a history row, the request's new state, its outbound events. */
+export interface Transition {
+  requestId: string;
+  /** Position in the request's history; with the request id it makes the write idempotent. */
+  sequence: number;
+  name: AuditName;
+  at: string;
+  actorId?: string;
+  step?: number;
+  comment?: string;
+  reason?: string;
+  status?: 'PENDING' | 'APPROVED' | 'DENIED' | 'EXPIRED' | 'CANCELLED' | 'DELETED';
+  currentStep?: number | null;
+  currentApproverIds?: string[];
+  /** Put the app on the requester's dashboard (grant). */
+  assign?: boolean;
+}
+
+/**
+ * What a pending request should do after a change: close (and why), or carry on with the current
+ * step's approvers and the admins who may decide, as the directory has them now.
+ */
+export type ReviewVerdict = { close: string } | { approverIds: string[] | null; adminIds?: string[] };
+
+export type Outcome = 'APPROVED' | 'DENIED' | 'EXPIRED' | 'DELETED' | 'CANCELLED';
+
+/**
+ * Emails to a step's approvers; `notice` makes each mail unique (request, reminder, resend-2,
+ * reroute-3, ...). `plan` is the request's plan as the workflow holds it (histories from before it was
+ * passed read it from the database).
+ */
+export interface ApproversNotice {
+  requestId: string;
+  step: number;
+  approverIds: string[];
+  notice: string;
+  deadline: string;
+  plan?: RequestPlan;
+}
+
+/** The outcome email; who gets it follows the app's notification choices. */
+export interface OutcomeNotice {
+  requestId: string;
+  outcome: Outcome;
+  comment?: string;
+  reason?: string;
+  actorId?: string;
+  /** Everyone who was an approver of the request. */
+  approverIds: string[];
+  plan?: RequestPlan;
+}
 
 export interface DecisionInput {
   approverId: string;

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { CommandResult } from '../activities/command-ledger';
-import { encodeCloudEvent } from './cloudevents';
+import { encodeCloudEvent } from '../events/cloudevents';
+import { inboundCommands, isInboundType } from '../events/inbound';
+import { parseRecord } from '../events/parse-record';
+import type { Topics } from '../events/topics';
+import type { CommandResult } from '../rules/commands';
+import { commandCatalog } from './command-catalog';
 import type { TemporalCommandRouter } from './command-router';
-import { ADMIN_COMMAND_TYPES } from './command-router';
-import { inboundCommands, isInboundType } from './inbound';
-import { parseRecord } from './ingress';
-import type { Topics } from './topics';
 
 /**
  * Imports a JSON file of directory (and admin) commands through the same path as Kafka: each entry
- * becomes a CloudEvent record, is validated by the ingress parser, and runs as the same workflow.
+ * becomes a CloudEvent record, is validated by the ingress parser, and is applied as the ingress applies it.
  * Command ids are derived from the file and the entry's position, so importing the same file again
  * changes nothing, while the same entry twice in a file (a user deactivated, then reactivated) runs twice.
  */
@@ -37,7 +37,7 @@ export interface ImportOutcome {
 export async function importCommands(file: ImportFile, topics: Topics, router: TemporalCommandRouter): Promise<ImportOutcome[]> {
   const outcomes: ImportOutcome[] = [];
   for (const [index, entry] of file.commands.entries()) {
-    if (!isInboundType(entry.type) || !ADMIN_COMMAND_TYPES.has(entry.type)) {
+    if (!isInboundType(entry.type) || commandCatalog[entry.type].kind !== 'apply') {
       outcomes.push({ index, type: entry.type, result: { outcome: 'REJECTED', code: 'NOT_IMPORTABLE', message: `${entry.type} is not a directory or admin command` } });
       continue;
     }
@@ -51,7 +51,8 @@ export async function importCommands(file: ImportFile, topics: Topics, router: T
       outcomes.push({ index, type: entry.type, result: { outcome: 'REJECTED', code: parsed.code, message: parsed.reason } });
       continue;
     }
-    outcomes.push({ index, type: entry.type, result: await router.runAdminCommand(parsed.command) });
+    const [result] = await router.apply([parsed.command]);
+    outcomes.push({ index, type: entry.type, result: result! });
   }
   return outcomes;
 }

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
-import { decodeCloudEvent, inboundHeaders } from './cloudevents';
-import { redactedValue, type DeadLetterSink, type InboundRecord } from './dead-letters';
-import { inboundCommands, isInboundType, type Command } from './inbound';
-import { bounded, FORBIDDEN_IN_NAMES, Limits } from './limits';
-import { describeIssues } from './validation';
-import { inboundTopics, type Topics } from './topics';
+import { redactedValue, type DeadLetterSink, type InboundRecord } from '../events/dead-letters';
+import type { Command } from '../events/inbound';
+import { bounded } from '../events/limits';
+import { fingerprintOf, parseRecord, type ParsedRecord } from '../events/parse-record';
+import { inboundTopics, type Topics } from '../events/topics';
 
 /**
  * Kafka ingress: turns each inbound record into a validated command and hands it to the router.
@@ -18,10 +17,20 @@ import { inboundTopics, type Topics } from './topics';
  *   group and resumes within seconds of the service coming back; nothing is committed meanwhile.
  * - A permanent failure (a bug, data no store accepts) ends that one command with `INTERNAL_ERROR`
  *   and an incident id that the log names, plus a dead-letter copy; the partition goes on.
+ * - Consecutive one-transaction commands of a partition (a directory sync) are applied together, in
+ *   one database transaction per group, in Kafka order; consecutive commands that start workflows of
+ *   their own are started concurrently; Updates go one at a time.
  */
 
 export interface CommandRouter {
   route(command: Command, context: RouteContext): Promise<void>;
+  /**
+   * How the command is carried out: `apply` (one transaction: neighbours share one), `workflow` (a
+   * workflow of its own: neighbours start concurrently), `update` (on a running request: one at a time).
+   */
+  kindOf(command: Command): 'apply' | 'workflow' | 'update';
+  /** Applies a group of such commands in order (each keeps its own result). */
+  apply(commands: readonly Command[], context: RouteContext): Promise<unknown>;
 }
 
 export interface RouteContext {
@@ -31,14 +40,12 @@ export interface RouteContext {
   heartbeat(): Promise<void>;
 }
 
-export type ParsedRecord =
-  | { ok: true; command: Command; fingerprint: string }
-  | { ok: false; code: string; reason: string; commandId?: string; commandType?: string; source?: string; orgId?: string };
-
 /** What the ingress needs of the command ledger. */
 export interface IngressLedger {
   /** Claims a command id for a content fingerprint: new, a repeat of the same content, or a conflict. */
   claim(claim: CommandClaim): Promise<'new' | 'repeat' | 'conflict'>;
+  /** `claim` for a group, in order. */
+  claimAll(claims: readonly CommandClaim[]): Promise<('new' | 'repeat' | 'conflict')[]>;
   /** Records (once) and publishes a rejected result. */
   reject(rejection: IngressRejection): Promise<void>;
 }
@@ -58,95 +65,6 @@ export interface IngressRejection {
   /** Set for a conflict: the ledger keeps the conflict apart from the command that owns the id. */
   ledgerId?: string;
   details?: Record<string, unknown>;
-}
-
-/** Canonical JSON (sorted keys), so the same content in another key order has the same fingerprint. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
-export function fingerprintOf(parts: unknown[]): string {
-  return createHash('sha256').update(canonical(parts)).digest('hex');
-}
-
-function recordBytes(record: InboundRecord): number {
-  let size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
-  for (const [name, value] of Object.entries(record.headers)) {
-    for (const single of Array.isArray(value) ? value : [value]) {
-      size += name.length + (Buffer.isBuffer(single) ? single.length : String(single ?? '').length);
-    }
-  }
-  return size;
-}
-
-/**
- * The id, type and source of a record whose headers were refused, read from those three headers alone
- * when each is given once and usable: the refusal can then still be answered.
- */
-function addressOf(headers: Record<string, unknown>): { commandId?: string; commandType?: string; source?: string } {
-  const single = (name: string, max: number): string | undefined => {
-    const values = Object.entries(headers)
-      .filter(([key]) => key.toLowerCase() === name)
-      .flatMap(([, value]) => (Array.isArray(value) ? value : [value]))
-      .filter((value) => value !== undefined && value !== null);
-    if (values.length !== 1) return undefined;
-    const bytes = Buffer.isBuffer(values[0]) ? values[0] : Buffer.from(String(values[0]));
-    if (bytes.length > max * 4) return undefined;
-    try {
-      const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-      return text.length > 0 && text.length <= max && text.trim() === text && !FORBIDDEN_IN_NAMES.test(text) ? text : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const commandId = single('ce_id', Limits.ceId);
-  return commandId ? { commandId, commandType: single('ce_type', Limits.ceType), source: single('ce_source', Limits.ceSource) } : {};
-}
-
-function orgIdOf(data: unknown): string | undefined {
-  if (typeof data !== 'object' || data === null) return undefined;
-  const orgId = (data as { orgId?: unknown }).orgId;
-  return typeof orgId === 'string' && orgId.length <= Limits.id ? orgId : undefined;
-}
-
-export function parseRecord(record: InboundRecord, topics: Topics, maxEventBytes: number = Limits.eventBytes): ParsedRecord {
-  const headers = inboundHeaders(record.headers as Record<string, unknown>);
-  if (!headers.ok) return { ok: false, code: 'MALFORMED_EVENT', reason: headers.reason, ...addressOf(record.headers as Record<string, unknown>) };
-  const size = recordBytes(record);
-  if (size > maxEventBytes) {
-    const decodedHeaders = decodeCloudEvent({ key: null, value: Buffer.from('null'), headers: headers.headers });
-    const addressed = decodedHeaders.ok ? decodedHeaders.event : { id: (decodedHeaders as { id?: string }).id, type: (decodedHeaders as { type?: string }).type, source: undefined };
-    return { ok: false, code: 'EVENT_TOO_LARGE', reason: `the record has ${size} bytes; at most ${maxEventBytes} are allowed`, commandId: addressed.id, commandType: addressed.type, source: addressed.source };
-  }
-  const decoded = decodeCloudEvent({ key: record.key?.toString('utf8') ?? null, value: record.value, headers: headers.headers });
-  if (!decoded.ok) {
-    return { ok: false, code: 'MALFORMED_EVENT', reason: decoded.reason, commandId: decoded.id, commandType: decoded.type };
-  }
-  const { event } = decoded;
-  const orgId = orgIdOf(event.data);
-  const rejected = (code: string, reason: string): ParsedRecord => ({ ok: false, code, reason, commandId: event.id, commandType: event.type, source: event.source, orgId });
-  if (!isInboundType(event.type)) {
-    return rejected('UNKNOWN_COMMAND_TYPE', `type ${event.type} is not an inbound command of this contract`);
-  }
-  const spec = inboundCommands[event.type];
-  if (topics[spec.topic] !== record.topic) {
-    return rejected('WRONG_TOPIC', `type ${event.type} belongs on topic ${topics[spec.topic]}, not ${bounded(record.topic, 255)}`);
-  }
-  const data = spec.data.safeParse(event.data);
-  if (!data.success) return rejected('INVALID_COMMAND', describeIssues(data.error.issues.slice(0, 10), 'data'));
-  const command = {
-    commandId: event.id,
-    type: event.type,
-    source: event.source,
-    receivedAt: new Date().toISOString(),
-    data: data.data,
-  } as Command;
-  return { ok: true, command, fingerprint: fingerprintOf([event.source, event.type, event.data]) };
 }
 
 export interface IngressDependencies {
@@ -193,17 +111,39 @@ export function newIncidentId(): string {
   return `inc-${createHash('sha256').update(`${Date.now()}:${Math.random()}`).digest('hex').slice(0, 16)}`;
 }
 
-export async function handleRecord(record: InboundRecord, deps: IngressDependencies, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
-  const where = `${bounded(record.topic, 255)}[${record.partition}]@${record.offset}`;
-  let parsed: ParsedRecord;
+function whereOf(record: InboundRecord): string {
+  return `${bounded(record.topic, 255)}[${record.partition}]@${record.offset}`;
+}
+
+function parsedOrIncident(record: InboundRecord, deps: IngressDependencies): ParsedRecord {
   try {
-    parsed = parseRecord(record, deps.topics, deps.maxEventBytes);
+    return parseRecord(record, deps.topics, deps.maxEventBytes);
   } catch (error) {
     // A bug in validation must not stop the partition: the record is set aside with an incident.
     const incidentId = newIncidentId();
-    deps.log?.(`incident ${incidentId}: validating ${where} failed: ${describeError(error)}`);
-    parsed = { ok: false, code: 'INTERNAL_ERROR', reason: `the record could not be validated (incident ${incidentId})` };
+    deps.log?.(`incident ${incidentId}: validating ${whereOf(record)} failed: ${describeError(error)}`);
+    return { ok: false, code: 'INTERNAL_ERROR', reason: `the record could not be validated (incident ${incidentId})` };
   }
+}
+
+export async function handleRecord(record: InboundRecord, deps: IngressDependencies, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
+  await handleParsed(record, parsedOrIncident(record, deps), deps, heartbeat);
+}
+
+/** A command whose id another command owns: recorded apart, with a conflict result of its own. */
+function conflictOf(command: Command, fingerprint: string): IngressRejection {
+  return {
+    commandId: command.commandId,
+    commandType: command.type,
+    orgId: 'orgId' in command.data ? command.data.orgId : undefined,
+    code: 'COMMAND_ID_CONFLICT',
+    message: `command id ${command.commandId} was already used for a different command (another source, org or content); use a new id for a new command`,
+    ledgerId: `${command.commandId}#conflict-${fingerprint.slice(0, 16)}`,
+  };
+}
+
+async function handleParsed(record: InboundRecord, parsed: ParsedRecord, deps: IngressDependencies, heartbeat: () => Promise<void>): Promise<void> {
+  const where = whereOf(record);
   if (!parsed.ok) {
     const refused = parsed;
     try {
@@ -225,14 +165,7 @@ export async function handleRecord(record: InboundRecord, deps: IngressDependenc
       const claim = await deps.ledger.claim({ commandId: command.commandId, source: command.source, fingerprint: parsed.fingerprint });
       if (claim === 'conflict') {
         deps.log?.(`command id conflict at ${where}: ${command.commandId}`);
-        await deps.ledger.reject({
-          commandId: command.commandId,
-          commandType: command.type,
-          orgId: 'orgId' in command.data ? command.data.orgId : undefined,
-          code: 'COMMAND_ID_CONFLICT',
-          message: `command id ${command.commandId} was already used for a different command (another source, org or content); use a new id for a new command`,
-          ledgerId: `${command.commandId}#conflict-${parsed.fingerprint.slice(0, 16)}`,
-        });
+        await deps.ledger.reject(conflictOf(command, parsed.fingerprint));
         return;
       }
       await deps.router.route(command, { repeat: claim === 'repeat', heartbeat });
@@ -251,6 +184,78 @@ export async function handleRecord(record: InboundRecord, deps: IngressDependenc
         details: { incidentId },
       });
     }, deps, heartbeat).catch((again: unknown) => deps.log?.(`incident ${incidentId}: no result recorded for ${command.commandId}: ${describeError(again)}`));
+  }
+}
+
+type Applicable = { record: InboundRecord; command: Command; fingerprint: string };
+
+/** At most this many one-transaction commands go into one database transaction. */
+const MAX_GROUP = 500;
+/** At most this many workflows of one partition are started at once. */
+const STARTS_AT_ONCE = 32;
+
+/**
+ * Handles the records of one partition in order. Runs of one-transaction commands are applied as
+ * groups; runs of commands that start workflows of their own (independent of each other: their ids
+ * differ) are started concurrently; everything else one at a time. `handled` is told the offset of a
+ * record once it (and everything before it) is done.
+ */
+export async function handleRecords(
+  records: readonly InboundRecord[],
+  deps: IngressDependencies,
+  heartbeat: () => Promise<void>,
+  handled: (offset: string) => void,
+): Promise<void> {
+  let group: Applicable[] = [];
+  let kind: 'apply' | 'workflow' | null = null;
+  const flush = async () => {
+    if (group.length === 0) return;
+    const taking = group;
+    group = [];
+    if (kind === 'apply') await applyGroup(taking, deps, heartbeat);
+    else await startGroup(taking, deps, heartbeat);
+    handled(taking[taking.length - 1]!.record.offset);
+  };
+  for (const record of records) {
+    const parsed = parsedOrIncident(record, deps);
+    const next = parsed.ok ? deps.router.kindOf(parsed.command) : null;
+    if (parsed.ok && (next === 'apply' || next === 'workflow')) {
+      if (next !== kind || group.length >= (next === 'apply' ? MAX_GROUP : STARTS_AT_ONCE)) await flush();
+      kind = next;
+      group.push({ record, command: parsed.command, fingerprint: parsed.fingerprint });
+      continue;
+    }
+    await flush();
+    await handleParsed(record, parsed, deps, heartbeat);
+    handled(record.offset);
+  }
+  await flush();
+}
+
+/** Commands that start workflows of their own: each handled as on its own, all at once. */
+async function startGroup(group: readonly Applicable[], deps: IngressDependencies, heartbeat: () => Promise<void>): Promise<void> {
+  await Promise.all(group.map(({ record, command, fingerprint }) => handleParsed(record, { ok: true, command, fingerprint }, deps, heartbeat)));
+}
+
+/** A group in one transaction; should the group itself fail permanently, each command is handled on its own. */
+async function applyGroup(group: readonly Applicable[], deps: IngressDependencies, heartbeat: () => Promise<void>): Promise<void> {
+  const where = `${whereOf(group[0]!.record)}..${group[group.length - 1]!.record.offset}`;
+  try {
+    await untilDone(`applying ${where}`, async () => {
+      const claims = await deps.ledger.claimAll(group.map(({ command, fingerprint }) => ({ commandId: command.commandId, source: command.source, fingerprint })));
+      const applicable: Command[] = [];
+      for (const [index, { command, fingerprint }] of group.entries()) {
+        if (claims[index] !== 'conflict') applicable.push(command);
+        else {
+          deps.log?.(`command id conflict at ${where}: ${command.commandId}`);
+          await deps.ledger.reject(conflictOf(command, fingerprint));
+        }
+      }
+      await deps.router.apply(applicable, { repeat: false, heartbeat });
+    }, deps, heartbeat);
+  } catch (error) {
+    deps.log?.(`applying ${where} as a group failed (${describeError(error)}); handling each command on its own`);
+    for (const { record, command, fingerprint } of group) await handleParsed(record, { ok: true, command, fingerprint }, deps, heartbeat);
   }
 }
 
@@ -285,8 +290,8 @@ export interface IngressOptions extends IngressDependencies {
 }
 
 /**
- * Starts consuming every inbound topic. Records of one partition are handled one at a time, in order;
- * the partitions of one fetch are handled concurrently. kafkajs fetches again from a broker only when
+ * Starts consuming every inbound topic. Records of one partition are handled in order (runs of
+ * one-transaction commands as groups); the partitions of one fetch are handled concurrently. kafkajs fetches again from a broker only when
  * the whole previous batch is handled, so a long wait (a worker being replaced) delays later records too.
  */
 export async function startIngress(options: IngressOptions): Promise<Consumer> {
@@ -302,18 +307,20 @@ export async function startIngress(options: IngressOptions): Promise<Consumer> {
   await consumer.subscribe({ topics: inboundTopics.map((name) => options.topics[name]), fromBeginning: true });
   await consumer.run({
     partitionsConsumedConcurrently: 16,
-    eachMessage: async ({ topic, partition, message, heartbeat }) => {
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, heartbeat, resolveOffset, isRunning, isStale }) => {
       let beating = true;
       const beat = async () => {
         if (beating) await heartbeat().catch(() => undefined);
       };
       const timer = setInterval(() => void beat(), HEARTBEAT_MS);
       try {
-        await handleRecord(
-          { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers ?? {} },
-          options,
-          beat,
-        );
+        const records: InboundRecord[] = [];
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) break;
+          records.push({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers ?? {} });
+        }
+        await handleRecords(records, options, beat, resolveOffset);
       } finally {
         beating = false;
         clearInterval(timer);

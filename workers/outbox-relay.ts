@@ -1,0 +1,270 @@
+import { Client, Pool } from 'pg';
+import type { OutboundEvent } from '../events/outbound';
+import type { EventPublisher } from '../events/publisher';
+import { TopicNames, type TopicName } from '../events/topics';
+
+/**
+ * The outbox relay: publishes every OutboxEvent row to Kafka and marks it published.
+ *
+ * Rows are split into shards by their key (the generated column "shard", see the migration
+ * 20261129050000_outbox_relay). A relay publishes a shard only while it holds the shard's advisory
+ * transaction lock, oldest position first, and marks the rows in the same transaction. So several relays
+ * may run at once: a row is published once (at least once if a relay dies between send and commit: the
+ * CloudEvent ids are deterministic, consumers drop copies) and the events of one key keep their order.
+ *
+ * A statement trigger NOTIFYs `selfservice_outbox` on insert, which wakes the relay at once; it also polls
+ * every `pollIntervalMs`, in case a notification was missed (the listening connection reconnects).
+ *
+ * A row written `held` (its command's affected requests are being told first) waits, and so do the later
+ * rows of its key, until it is released (held = false, then a NOTIFY).
+ */
+
+/** The channel the OutboxEvent trigger notifies. */
+export const OUTBOX_CHANNEL = 'selfservice_outbox';
+/** Shards of the "shard" column (hashtext(key) & 15). */
+export const OUTBOX_SHARDS = 16;
+
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 30_000;
+
+export interface OutboxRelayOptions {
+  /** The application role's URL (DATABASE_URL). */
+  databaseUrl: string;
+  publisher: EventPublisher;
+  /** The deployment's KAFKA_TOPIC_NAMESPACE: the relay publishes the rows written under it only. */
+  namespace: string;
+  /** The logical topics this relay publishes (default: all of the contract); rows of other topics wait. */
+  topics?: readonly TopicName[];
+  log?: (message: string) => void;
+  /** Rows per shard and transaction (default 100). */
+  batchSize?: number;
+  /** Polling when no notification comes (default 1000 ms). */
+  pollIntervalMs?: number;
+}
+
+export interface OutboxBacklog {
+  /** Unpublished rows. */
+  count: number;
+  /** Age of the oldest unpublished row, null when there is none. */
+  oldestAgeSeconds: number | null;
+}
+
+export interface OutboxRelay {
+  /** Finishes the pass in progress, then closes the database connections (not the publisher). */
+  stop(): Promise<void>;
+  backlog(): Promise<OutboxBacklog>;
+  /** Runs a pass now (as a notification does), unless the relay is backing off after a failure. */
+  wake(): void;
+}
+
+interface OutboxRow {
+  id: string;
+  topic: string;
+  type: string;
+  key: string;
+  data: Record<string, unknown>;
+  time: Date;
+  held: boolean;
+}
+
+// Timestamps are stored without time zone, in UTC (as Prisma writes them).
+/**
+ * A row is held while the ingress tells the requests its command affects (seconds). A hold older than
+ * five minutes is a process that died or failed mid-way without its record being redelivered: the row
+ * then goes out, so that one such command can never stop its shard.
+ */
+const STILL_HELD = `("held" AND "createdAt" > now() AT TIME ZONE 'UTC' - interval '5 minutes')`;
+const PENDING_SHARDS = `
+  SELECT s AS shard FROM generate_series(0, $1::int - 1) AS s
+  WHERE EXISTS (SELECT 1 FROM "OutboxEvent" WHERE "shard" = s AND "publishedAt" IS NULL AND NOT ${STILL_HELD} AND "topic" = ANY($2::text[]) AND "namespace" = $3)`;
+/** A shard of a namespace is taken by one relay at a time: pg_try_advisory_xact_lock(hash of the namespace, shard). */
+const TAKE_SHARD = `SELECT pg_try_advisory_xact_lock(hashtext('selfservice-outbox:' || $1), $2) AS taken`;
+const NEXT_BATCH = `
+  SELECT "id", "topic", "type", "key", "data", "time" AT TIME ZONE 'UTC' AS "time", ${STILL_HELD} AS "held" FROM "OutboxEvent"
+  WHERE "shard" = $1 AND "publishedAt" IS NULL AND "topic" = ANY($2::text[]) AND "namespace" = $4
+  ORDER BY "position" LIMIT $3
+  FOR UPDATE`;
+const MARK_PUBLISHED = `UPDATE "OutboxEvent" SET "publishedAt" = now() AT TIME ZONE 'UTC' WHERE "id" = ANY($1::text[])`;
+const BACKLOG = `
+  SELECT count(*)::int AS count, extract(epoch FROM now() AT TIME ZONE 'UTC' - min("createdAt"))::float8 AS "oldestAgeSeconds"
+  FROM "OutboxEvent" WHERE "publishedAt" IS NULL AND "namespace" = $1`;
+
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { databaseUrl, publisher, batchSize = 100, pollIntervalMs = 1000 } = options;
+  const log = options.log ?? ((message: string) => console.log(`outbox-relay: ${message}`));
+  const topics = [...(options.topics ?? (Object.keys(TopicNames) as TopicName[]))];
+  const pool = new Pool({ connectionString: databaseUrl, max: 2, application_name: 'outbox-relay' });
+  pool.on('error', (error) => log(`idle database connection lost: ${brief(error)}`)); // the pool replaces it
+
+  let stopping = false;
+  let woken = false; // a notification came during the pass: run another
+  let failures = 0; // consecutive failed passes: the back-off
+  let firstShard = 0; // a pass starts after the shard that failed last, so one bad shard blocks no other
+  let listener: Client | null = null;
+  const passAlarm = new Alarm();
+  const listenAlarm = new Alarm();
+
+  function wake(): void {
+    if (stopping) return;
+    woken = true;
+    if (failures === 0) passAlarm.ring();
+  }
+
+  /** One shard's next batch, in one transaction. True when more rows may wait (a full batch went out). */
+  async function publishBatch(shard: number): Promise<boolean> {
+    const client = await pool.connect();
+    let healthy = true;
+    try {
+      await client.query('BEGIN');
+      const lock = await client.query<{ taken: boolean }>(TAKE_SHARD, [options.namespace, shard]);
+      if (!lock.rows[0]?.taken) {
+        await client.query('ROLLBACK'); // another relay has this shard
+        return false;
+      }
+      const { rows } = await client.query<OutboxRow>(NEXT_BATCH, [shard, topics, batchSize, options.namespace]);
+      const ready: OutboxRow[] = [];
+      const waiting = new Set<string>(); // keys with a held row: their later rows wait for it
+      for (const row of rows) {
+        if (row.held || waiting.has(row.key)) waiting.add(row.key);
+        else ready.push(row);
+      }
+      if (ready.length > 0) {
+        await publisher.publish(ready.map(toEvent));
+        await client.query(MARK_PUBLISHED, [ready.map((row) => row.id)]);
+      }
+      await client.query('COMMIT');
+      return ready.length > 0 && rows.length === batchSize;
+    } catch (error) {
+      healthy = await client.query('ROLLBACK').then(() => true, () => false);
+      throw new Error(`shard ${shard}: ${brief(error)}`, { cause: error });
+    } finally {
+      client.release(!healthy); // a connection that cannot even roll back is closed, not reused
+    }
+  }
+
+  /** A batch of every shard that has unpublished rows. True when a batch was full (more may wait). */
+  async function pass(): Promise<boolean> {
+    const { rows } = await pool.query<{ shard: number }>(PENDING_SHARDS, [OUTBOX_SHARDS, topics, options.namespace]);
+    const shards = rows.map((row) => row.shard).sort((a, b) => rank(a) - rank(b));
+    let full = false;
+    for (const shard of shards) {
+      try {
+        if (await publishBatch(shard)) full = true;
+      } catch (error) {
+        firstShard = (shard + 1) % OUTBOX_SHARDS;
+        throw error;
+      }
+    }
+    return full;
+  }
+  const rank = (shard: number) => (shard - firstShard + OUTBOX_SHARDS) % OUTBOX_SHARDS;
+
+  async function relay(): Promise<void> {
+    while (!stopping) {
+      woken = false;
+      try {
+        const full = await pass();
+        if (failures > 0) log(`publishing again after ${failures} failed attempt(s)`);
+        failures = 0;
+        if (!full && !woken && !stopping) await passAlarm.wait(pollIntervalMs);
+      } catch (error) {
+        failures += 1;
+        const delay = backoffMs(failures);
+        log(`publish failed (attempt ${failures}, next in ${delay} ms): ${brief(error)}`);
+        if (!stopping) await passAlarm.wait(delay); // notifications do not shorten a back-off, stop() does
+      }
+    }
+  }
+
+  /** LISTEN on a connection of its own; reconnects with back-off when it drops. */
+  async function listen(): Promise<void> {
+    let attempt = 0;
+    while (!stopping) {
+      const client = new Client({ connectionString: databaseUrl, application_name: 'outbox-relay-listener', keepAlive: true });
+      const closed = new Promise<unknown>((resolve) => {
+        client.on('error', resolve);
+        client.on('end', () => resolve(new Error('connection ended')));
+      });
+      try {
+        await client.connect();
+        client.on('notification', wake);
+        await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+        listener = client; // from here stop() ends it
+        if (attempt > 0) log('listening for notifications again');
+        attempt = 0;
+        wake(); // rows written while nobody listened
+        if (!stopping) {
+          const error = await closed;
+          if (!stopping) log(`notification connection lost: ${brief(error)}`);
+        }
+      } catch (error) {
+        if (!stopping) log(`cannot listen for notifications: ${brief(error)}`);
+      } finally {
+        listener = null;
+        await client.end().catch(() => undefined);
+      }
+      attempt += 1;
+      if (!stopping) await listenAlarm.wait(backoffMs(attempt));
+    }
+  }
+
+  const relaying = relay();
+  const listening = listen();
+  let stopped: Promise<void> | undefined;
+
+  return {
+    wake,
+    async backlog() {
+      const { rows } = await pool.query<OutboxBacklog>(BACKLOG, [options.namespace]);
+      return rows[0] ?? { count: 0, oldestAgeSeconds: null };
+    },
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        passAlarm.ring();
+        listenAlarm.ring();
+        await listener?.end().catch(() => undefined);
+        await Promise.all([relaying, listening]);
+        await pool.end();
+      })();
+      return stopped;
+    },
+  };
+}
+
+function toEvent(row: OutboxRow): OutboundEvent {
+  return { id: row.id, topic: row.topic as TopicName, type: row.type, key: row.key, data: row.data, time: row.time.toISOString() };
+}
+
+function backoffMs(attempt: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempt - 1));
+}
+
+/** An error as one short line: never a payload dump in the log. */
+function brief(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const line = message.replace(/\s+/g, ' ').trim();
+  return line.length > 200 ? `${line.slice(0, 200)}...` : line;
+}
+
+/** A wait that ends after its time or when rung, whichever comes first. */
+class Alarm {
+  private ringer: (() => void) | null = null;
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      this.ringer = done;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  ring(): void {
+    const ringer = this.ringer;
+    this.ringer = null;
+    ringer?.();
+  }
+}
