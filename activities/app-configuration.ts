@@ -1,5 +1,5 @@
 import type { AppSelfServiceConfigInput, Command } from '../events/inbound';
-import { OutboundTypes } from '../events/outbound';
+import { outboundEvents, type AppSelfServiceConfigState, type ApproverStepConfig } from '../events/outbound';
 import { characterCount } from '../events/validation';
 import { requireAdmin } from './admin-authorization';
 import { CommandRejection, type Accepted, type AuditDraft } from '../rules/commands';
@@ -173,10 +173,7 @@ export async function configureAppSelfService(tx: Transaction, { data }: Configu
     events: [
       {
         name: 'app-self-service-changed',
-        topic: 'settings',
-        type: OutboundTypes.appSelfServiceChanged,
-        key: orgId,
-        data: { orgId, actorId, appId, version, before: before ? configView(before) : null, after: configView(fields) },
+        ...outboundEvents.appSelfServiceChanged({ orgId, actorId, appId, version, before: before ? configView(before) : null, after: configView(fields) }),
       },
     ],
   };
@@ -195,13 +192,14 @@ function sameConfig(a: StoredConfig, b: StoredConfig): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function configView(row: StoredConfig): StoredConfig {
+/** The configuration as compared and announced (the JSON columns hold what the command's schema let through). */
+function configView(row: StoredConfig): AppSelfServiceConfigState {
   return {
     requestsEnabled: row.requestsEnabled,
     approvalRequired: row.approvalRequired,
     noteForRequester: row.noteForRequester,
-    approverSteps: row.approverSteps,
-    notifications: row.notifications,
+    approverSteps: row.approverSteps as ApproverStepConfig[],
+    notifications: row.notifications as AppSelfServiceConfigState['notifications'],
     fallbackApproverIds: row.fallbackApproverIds,
   };
 }

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { approverStep, type Command } from '../events/inbound';
 import { requestIdFor } from '../rules/identifiers';
-import { accessRequestEventType, OutboundTypes } from '../events/outbound';
+import { outboundEvents, type OutboundEvent } from '../events/outbound';
 import type { ApproversNotice, OutcomeNotice, RequestPlan, ReviewVerdict, StepPlan, SubmitOutcome, Transition } from '../rules/app-request';
 import { appRequestWorkflowId, MAX_COMMENT_LENGTH, notificationsSchema, outcomeRecipients, requestPlanSchema } from '../rules/app-request';
 import { requestAdminsOf, requireAdmin } from './admin-authorization';
@@ -12,6 +12,7 @@ import { recordAccepted, recordCommand } from './command-ledger';
 import { CommandRejection, type CommandRef, type CommandResult } from '../rules/commands';
 import type { Database, Transaction } from './database';
 import type { Mailer } from './mailer';
+import { enqueueEvents } from './outbox';
 import { Prisma } from '../prisma/client/client';
 
 /**
@@ -183,21 +184,19 @@ async function writeTransition(tx: Transaction, transition: Transition): Promise
     },
   });
   const common = { orgId: request.orgId, requestId: request.id, appId: request.appId, requesterId: request.requesterId };
-  const outbox = [
+  const time = at.toISOString();
+  const events: OutboundEvent[] = [
     {
       id: eventIds[0]!,
-      topic: 'accessRequests',
-      type: accessRequestEventType(transition.name),
-      key: request.id,
-      data: {
+      time,
+      ...outboundEvents.accessRequest(transition.name, {
         ...common,
         actorId: transition.actorId,
         step: transition.step,
         comment: transition.comment,
         reason: transition.reason,
         at: transition.at,
-      } as Prisma.InputJsonValue,
-      time: at,
+      }),
     },
   ];
   if (transition.assign) {
@@ -205,16 +204,9 @@ async function writeTransition(tx: Transaction, transition: Transition): Promise
     if (!existing) {
       await tx.appAssignment.create({ data: { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: request.id } });
     }
-    outbox.push({
-      id: eventIds[1]!,
-      topic: 'dashboard',
-      type: OutboundTypes.appAssigned,
-      key: request.requesterId,
-      data: { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: request.id } as Prisma.InputJsonValue,
-      time: at,
-    });
+    events.push({ id: eventIds[1]!, time, ...outboundEvents.appAssigned({ orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: request.id }) });
   }
-  await tx.outboxEvent.createMany({ data: outbox });
+  await enqueueEvents(tx, events);
 }
 
 async function setCurrentStep(db: Database, input: { requestId: string; step: number; approverIds: string[] }): Promise<void> {
@@ -275,10 +267,15 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
           events: [
             {
               name: 'access-request',
-              topic: 'accessRequests',
-              type: accessRequestEventType('app.access_request.request'),
-              key: requestId,
-              data: { orgId: plan.orgId, requestId, appId: plan.appId, requesterId: plan.requesterId, actorId: plan.requesterId, comment: plan.comment, at: at.toISOString() },
+              ...outboundEvents.accessRequest('app.access_request.request', {
+                orgId: plan.orgId,
+                requestId,
+                appId: plan.appId,
+                requesterId: plan.requesterId,
+                actorId: plan.requesterId,
+                comment: plan.comment,
+                at: at.toISOString(),
+              }),
             },
           ],
         };

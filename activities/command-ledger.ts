@@ -1,8 +1,9 @@
 import type { Command } from '../events/inbound';
-import { OutboundTypes, type OutboundEvent } from '../events/outbound';
+import { outboundEvents, type OutboundEvent } from '../events/outbound';
 import { CommandRejection, commandRef, type Accepted, type AuditDraft, type CommandRef, type CommandResult } from '../rules/commands';
 import type { Prisma } from '../prisma/client/client';
 import type { Database, Transaction } from './database';
+import { enqueueEvents } from './outbox';
 
 /**
  * Every inbound command is recorded exactly once, keyed by its CloudEvent id. In one transaction the
@@ -26,12 +27,13 @@ async function findRecorded(tx: Transaction, commandId: string): Promise<Command
 /** Ledger rows, outbox rows and audit entries, gathered and then written with one statement per table. */
 class LedgerWrites {
   private readonly commands: Prisma.ProcessedCommandCreateManyInput[] = [];
-  private readonly events: Prisma.OutboxEventCreateManyInput[] = [];
+  /** Outbox rows in the order they are written; `held` per command. */
+  private readonly events: { event: OutboundEvent; held: boolean }[] = [];
   private readonly audits: Prisma.AuditEntryCreateManyInput[] = [];
 
   add(command: CommandRef, result: CommandResult, events: readonly OutboundEvent[], audit: AuditDraft | AuditDraft[] | undefined, held = false): this {
     this.commands.push({ commandId: ledgerIdOf(command), commandType: command.type, orgId: command.orgId ?? null, outcome: result.outcome, result: toJson(result)! });
-    this.events.push(...events.map((event) => ({ ...event, data: toJson(event.data)!, time: new Date(event.time), held })));
+    this.events.push(...events.map((event) => ({ event, held })));
     const audits = audit === undefined ? [] : Array.isArray(audit) ? audit : [audit];
     this.audits.push(
       ...audits.map((entry) => ({
@@ -52,32 +54,25 @@ class LedgerWrites {
 
   async flush(tx: Transaction): Promise<void> {
     if (this.commands.length > 0) await tx.processedCommand.createMany({ data: this.commands });
-    if (this.events.length > 0) await tx.outboxEvent.createMany({ data: this.events });
+    // One statement per run of rows with the same hold, in order: the relay publishes a key's rows by position.
+    for (let start = 0; start < this.events.length; ) {
+      const held = this.events[start]!.held;
+      let end = start + 1;
+      while (end < this.events.length && this.events[end]!.held === held) end += 1;
+      await enqueueEvents(tx, this.events.slice(start, end).map((entry) => entry.event), { held });
+      start = end;
+    }
     if (this.audits.length > 0) await tx.auditEntry.createMany({ data: this.audits });
   }
 }
 
 function resultEvent(command: CommandRef, result: CommandResult, time: string): OutboundEvent {
-  const { orgId } = command;
-  const data =
+  const head = { commandId: command.commandId, commandType: command.type, orgId: command.orgId };
+  const event =
     result.outcome === 'ACCEPTED'
-      ? { commandId: command.commandId, commandType: command.type, orgId, ...result.details }
-      : {
-          commandId: command.commandId,
-          commandType: command.type,
-          orgId,
-          code: result.code,
-          message: result.message,
-          ...result.details,
-        };
-  return {
-    id: `${ledgerIdOf(command)}:result`,
-    topic: 'commandResults',
-    type: result.outcome === 'ACCEPTED' ? OutboundTypes.commandAccepted : OutboundTypes.commandRejected,
-    key: orgId ?? command.commandId,
-    data,
-    time,
-  };
+      ? outboundEvents.commandAccepted({ ...head, ...result.details })
+      : outboundEvents.commandRejected({ ...head, code: result.code!, message: result.message!, ...result.details });
+  return { id: `${ledgerIdOf(command)}:result`, ...event, time };
 }
 
 /** Records a command that was rejected before any handler ran (for example invalid data). */
@@ -210,11 +205,11 @@ function failed(command: Command, incidentId: string, withData = true): Written 
   const result: CommandResult = { commandId: ref.commandId, commandType: ref.type, outcome: 'REJECTED', code: 'INTERNAL_ERROR', message, details: { incidentId }, eventIds: [] };
   const deadLetter: OutboundEvent = {
     id: `${ref.commandId}:dead-letter`,
-    topic: 'deadLetters',
-    type: command.type,
-    key: ref.orgId ?? ref.commandId,
+    ...outboundEvents.deadLetter(
+      { type: command.type, orgId: ref.orgId },
+      { commandId: ref.commandId, source: withData ? command.source : undefined, incidentId, error: 'INTERNAL_ERROR', ...(withData ? { data: command.data } : {}) },
+    ),
     time,
-    data: { commandId: ref.commandId, source: withData ? command.source : undefined, incidentId, error: 'INTERNAL_ERROR', ...(withData ? { data: command.data } : {}) },
   };
   const events = [resultEvent(ref, result, time), deadLetter];
   result.eventIds = events.map((event) => event.id);

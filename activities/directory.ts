@@ -1,5 +1,5 @@
 import type { Command } from '../events/inbound';
-import { OutboundTypes } from '../events/outbound';
+import { outboundEvents } from '../events/outbound';
 import { CommandRejection, type Accepted, type EventDraft } from '../rules/commands';
 import type { Transaction } from './database';
 import { reactToTechnicalContactLeaving } from './org-settings';
@@ -90,10 +90,7 @@ export async function upsertUser(
   if (!existing || existing.status === data.status) return { details: { userId: data.userId } };
   const announced: EventDraft = {
     name: 'user-changed',
-    topic: 'directoryChanges',
-    type: OutboundTypes.directoryUserChanged,
-    key: data.orgId,
-    data: { orgId: data.orgId, userId: data.userId, previousStatus: existing.status, status: data.status },
+    ...outboundEvents.directoryUserChanged({ orgId: data.orgId, userId: data.userId, previousStatus: existing.status, status: data.status }),
   };
   const settings = data.status === 'ACTIVE' ? {} : await reactToTechnicalContactLeaving(tx, data.orgId, data.userId, data.status);
   return { details: { userId: data.userId }, events: [announced, ...(settings.events ?? [])], audit: settings.audit };
@@ -188,10 +185,7 @@ export async function upsertGroup(
   if (existing && (removed.length > 0 || added.length > 0)) {
     events.push({
       name: 'group-changed',
-      topic: 'directoryChanges',
-      type: OutboundTypes.directoryGroupChanged,
-      key: data.orgId,
-      data: { orgId: data.orgId, groupId: data.groupId, addedMemberIds: added, removedMemberIds: removed },
+      ...outboundEvents.directoryGroupChanged({ orgId: data.orgId, groupId: data.groupId, addedMemberIds: added, removedMemberIds: removed }),
     });
   }
   return { details: { groupId: data.groupId, memberCount: memberIds.length }, events };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SETTING_KEYS, type Command, type SettingKey } from '../events/inbound';
-import { OutboundTypes } from '../events/outbound';
+import { outboundEvents, type SettingsSnapshot } from '../events/outbound';
 import { requireAdmin } from './admin-authorization';
 import { CommandRejection, type Accepted, type AuditDraft, type EventDraft } from '../rules/commands';
 import type { Transaction } from './database';
@@ -13,13 +13,7 @@ import type { Transaction } from './database';
 
 type SettingsCommand<T extends Command['type']> = Extract<Command, { type: T }>;
 
-export interface SettingsSnapshot {
-  allowOrgManagedApps: boolean;
-  allowPersonalApps: boolean;
-  allowTechnicalContactRequests: boolean;
-  allowMoveToOktaPersonal: boolean;
-  technicalContactUserId: string | null;
-}
+export type { SettingsSnapshot };
 
 /** The actor recorded when the backend changes a setting on its own (a directory change forced it). */
 export const SYSTEM_ACTOR = 'system:directory-sync';
@@ -68,10 +62,7 @@ function changedKeys(before: SettingsSnapshot, after: SettingsSnapshot): (keyof 
 function settingsChanged(orgId: string, actorId: string, version: number, before: SettingsSnapshot, after: SettingsSnapshot, reason?: string): EventDraft {
   return {
     name: 'settings-changed',
-    topic: 'settings',
-    type: OutboundTypes.settingsChanged,
-    key: orgId,
-    data: { orgId, actorId, version, before, after, changed: changedKeys(before, after), ...(reason ? { reason } : {}) },
+    ...outboundEvents.settingsChanged({ orgId, actorId, version, before, after, changed: changedKeys(before, after), ...(reason ? { reason } : {}) }),
   };
 }
 

@@ -1,7 +1,30 @@
 import type { OutboundEvent } from '../events/outbound';
 import type { EventPublisher } from '../events/publisher';
 import type { TopicName } from '../events/topics';
-import type { Database } from './database';
+import type { Prisma } from '../prisma/client/client';
+import type { Database, Transaction } from './database';
+
+/**
+ * The one writer of outbox rows: every outbound event is enqueued here, in the transaction of the effect
+ * it announces (transactional outbox), and the relay publishes it after the commit. The data is stored
+ * as JSON (fields that are `undefined` are left out), rows keep the order given (the relay publishes one
+ * key's events in that order), and `held` rows wait until they are released (`releaseEvents`).
+ */
+export async function enqueueEvents(tx: Transaction, events: readonly OutboundEvent[], options: { held?: boolean } = {}): Promise<void> {
+  if (events.length === 0) return;
+  const held = options.held ?? false;
+  await tx.outboxEvent.createMany({
+    data: events.map((event) => ({
+      id: event.id,
+      topic: event.topic,
+      type: event.type,
+      key: event.key,
+      data: JSON.parse(JSON.stringify(event.data)) as Prisma.InputJsonObject,
+      time: new Date(event.time),
+      held,
+    })),
+  });
+}
 
 export interface OutboxDependencies {
   db: Database;

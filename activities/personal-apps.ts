@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from '../events/inbound';
-import { OutboundTypes } from '../events/outbound';
+import { outboundEvents, type NotEligibleReason, type PersonalAppMoveResult } from '../events/outbound';
 import { recordCommand } from './command-ledger';
 import { CommandRejection, type Accepted, type AuditDraft, type CommandResult } from '../rules/commands';
 import type { Database, Transaction } from './database';
@@ -65,23 +65,10 @@ export function isDomainOrSubdomain(domain: string, parent: string): boolean {
   return domain === p || domain.endsWith(`.${p}`);
 }
 
-export type MoveOutcome = 'MOVED' | 'NOT_ELIGIBLE';
-export type NotEligibleReason =
-  | 'ORG_MANAGED_APP'
-  | 'PERSONAL_APP_NOT_FOUND'
-  | 'NOT_ADDED_BY_USER'
-  | 'ALREADY_MOVED'
-  | 'NO_USERNAME'
-  | 'USERNAME_NOT_AN_EMAIL'
-  | 'ORG_EMAIL_DOMAIN'
-  | 'BLOCKED_DOMAIN';
-
-export interface MoveVerdict {
-  personalAppId: string;
-  outcome: MoveOutcome;
-  reason?: NotEligibleReason;
-  detail?: string;
-}
+/** What becomes of one app of a move: part of the public contract (events/outbound.ts). */
+export type MoveVerdict = PersonalAppMoveResult;
+export type MoveOutcome = MoveVerdict['outcome'];
+export type { NotEligibleReason };
 
 export interface MoveCandidate {
   id: string;
@@ -195,10 +182,7 @@ export async function addPersonalApp(tx: Transaction, { commandId, data }: Perso
     events: [
       {
         name: 'personal-app-added',
-        topic: 'dashboard',
-        type: OutboundTypes.personalAppAdded,
-        key: orgId,
-        data: { orgId, userId, personalAppId, catalogAppId, ...(username !== undefined ? { username } : {}), credentialsSet: false },
+        ...outboundEvents.personalAppAdded({ orgId, userId, personalAppId, catalogAppId, ...(username !== undefined ? { username } : {}), credentialsSet: false }),
       },
     ],
   };
@@ -254,10 +238,7 @@ export async function movePersonalApps(tx: Transaction, { data }: PersonalAppMov
     events: [
       {
         name: 'personal-apps-moved',
-        topic: 'dashboard',
-        type: OutboundTypes.personalAppsMoved,
-        key: orgId,
-        data: { orgId, userId, results, exported, removeFromDashboard },
+        ...outboundEvents.personalAppsMoved({ orgId, userId, results, exported, removeFromDashboard }),
       },
     ],
   };

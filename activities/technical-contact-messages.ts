@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Command } from '../events/inbound';
-import { OutboundTypes } from '../events/outbound';
+import { outboundEvents } from '../events/outbound';
 import { characterCount } from '../events/validation';
 import { recordCommand } from './command-ledger';
+import { enqueueEvents } from './outbox';
 import { CommandRejection, type Accepted, type AuditDraft, type CommandResult } from '../rules/commands';
 import type { Database, Transaction } from './database';
 import type { Mailer } from './mailer';
@@ -210,16 +211,10 @@ export function createTechnicalContactMessageActivities({ db, mailer }: { db: Da
         });
         const id = `${commandId}:${sent ? 'email-sent' : 'email-failed'}`;
         const base = { orgId: row.orgId, requesterId: row.userId, contactEmail, technicalContactMessageId: messageId };
-        await tx.outboxEvent.create({
-          data: {
-            id,
-            topic: 'technicalContactEmails',
-            type: sent ? OutboundTypes.technicalContactEmailSent : OutboundTypes.technicalContactEmailFailed,
-            key: row.orgId,
-            data: sent ? { ...base, messageId: outcome.smtpMessageId } : { ...base, error: outcome.error },
-            time: now,
-          },
-        });
+        const event = sent
+          ? outboundEvents.technicalContactEmailSent({ ...base, messageId: outcome.smtpMessageId })
+          : outboundEvents.technicalContactEmailFailed({ ...base, error: outcome.error });
+        await enqueueEvents(tx, [{ id, ...event, time: now.toISOString() }]);
         return id;
       });
     },

@@ -1,6 +1,15 @@
+import type { AppSelfServiceConfigInput, USER_STATUSES } from './inbound';
 import type { TopicName } from './topics';
 
-/** Outbound events of the public contract (product spec section 4). The backend emits binary mode. */
+/**
+ * Outbound events of the public contract (product spec section 4). The backend emits binary mode.
+ *
+ * Every outbound event is built by ONE function of `outboundEvents`, which fixes its topic, its type and
+ * its Kafka key (and so its partition and the order consumers see); the data interfaces below are what
+ * integration partners read. Fields that are `undefined` are left out on the wire (the data is stored as
+ * JSON). The outbox (`activities/outbox.ts`, `enqueueEvents`) writes the events in the transaction of
+ * their effect; the relay publishes them.
+ */
 
 export const EVENT_SOURCE = 'urn:selfservice-backend';
 
@@ -8,6 +17,10 @@ export const OutboundTypes = {
   commandAccepted: 'selfservice.command.accepted.v1',
   commandRejected: 'selfservice.command.rejected.v1',
   settingsChanged: 'selfservice.settings.changed.v1',
+  /**
+   * Reserved, not emitted: a Technical Contact change is a `settingsChanged` whose `changed` is
+   * `["technicalContactUserId"]` (README, public contract). No builder.
+   */
   technicalContactChanged: 'selfservice.technical-contact.changed.v1',
   appSelfServiceChanged: 'selfservice.app.self-service-changed.v1',
   technicalContactEmailSent: 'selfservice.technical-contact.email-sent.v1',
@@ -19,23 +32,33 @@ export const OutboundTypes = {
   directoryGroupChanged: 'selfservice.directory.group-changed.v1',
 } as const;
 
+/** An audit name of an access request's life (product spec section 3), e.g. `app.access_request.grant`. */
+export type AccessRequestEventName = `app.access_request.${string}`;
+
 export function accessRequestEventType(auditName: string): string {
   return `selfservice.${auditName}.v1`;
+}
+
+/** An outbound event as its builder makes it: where it goes, what it is, its key and its data. */
+export interface OutboundDraft {
+  topic: TopicName;
+  type: string;
+  key: string;
+  data: Record<string, unknown>;
 }
 
 /**
  * An event waiting in the outbox. Its `id` is deterministic (derived from the command or request that
  * caused it), so a retried publish carries the same CloudEvent id and consumers can drop the copy.
  */
-export interface OutboundEvent {
+export interface OutboundEvent extends OutboundDraft {
   id: string;
-  topic: TopicName;
-  type: string;
-  key: string;
-  data: Record<string, unknown>;
   time: string;
 }
 
+// --- data of each outbound type ------------------------------------------------------------------
+
+/** `selfservice.command.accepted.v1`: the command, plus what its acceptance produced (requestId, workflowId, version, ...). */
 export interface CommandAccepted {
   commandId: string;
   commandType: string;
@@ -45,6 +68,7 @@ export interface CommandAccepted {
   [detail: string]: unknown;
 }
 
+/** `selfservice.command.rejected.v1`: the command, its code and message, plus details (existingRequestId, retryAfter, incidentId, ...). */
 export interface CommandRejected {
   commandId: string;
   commandType: string;
@@ -53,4 +77,215 @@ export interface CommandRejected {
   message: string;
   requestId?: string;
   workflowId?: string;
+  [detail: string]: unknown;
 }
+
+/** The org's Self Service switches and Technical Contact, as announced before and after a change. */
+export interface SettingsSnapshot {
+  allowOrgManagedApps: boolean;
+  allowPersonalApps: boolean;
+  allowTechnicalContactRequests: boolean;
+  allowMoveToOktaPersonal: boolean;
+  technicalContactUserId: string | null;
+}
+
+/** `selfservice.settings.changed.v1`; `reason` when the backend changed a setting on its own. */
+export interface SettingsChanged {
+  orgId: string;
+  actorId: string;
+  version: number;
+  before: SettingsSnapshot;
+  after: SettingsSnapshot;
+  changed: (keyof SettingsSnapshot)[];
+  reason?: string;
+}
+
+export type ApproverStepConfig = NonNullable<AppSelfServiceConfigInput['approverSteps']>[number];
+
+/** An app's Self Service configuration as stored and announced. */
+export interface AppSelfServiceConfigState {
+  requestsEnabled: boolean;
+  approvalRequired: boolean;
+  noteForRequester: string | null;
+  approverSteps: ApproverStepConfig[];
+  notifications: NonNullable<AppSelfServiceConfigInput['notifications']>;
+  fallbackApproverIds: string[];
+}
+
+/** `selfservice.app.self-service-changed.v1` (on the settings topic); `before` is null for a first configuration. */
+export interface AppSelfServiceChanged {
+  orgId: string;
+  actorId: string;
+  appId: string;
+  version: number;
+  before: AppSelfServiceConfigState | null;
+  after: AppSelfServiceConfigState;
+}
+
+interface TechnicalContactEmail {
+  orgId: string;
+  requesterId: string;
+  contactEmail: string;
+  /** The backend's id of the user's message (`tcm-...`). */
+  technicalContactMessageId: string;
+}
+
+/** `selfservice.technical-contact.email-sent.v1`; `messageId` is the SMTP Message-ID. */
+export interface TechnicalContactEmailSent extends TechnicalContactEmail {
+  messageId: string;
+}
+
+/** `selfservice.technical-contact.email-failed.v1`. */
+export interface TechnicalContactEmailFailed extends TechnicalContactEmail {
+  error: string;
+}
+
+/** `selfservice.app.access_request.<name>.v1`: one step of an access request's life. */
+export interface AccessRequestEvent {
+  orgId: string;
+  requestId: string;
+  appId: string;
+  requesterId: string;
+  actorId?: string;
+  step?: number;
+  comment?: string;
+  reason?: string;
+  /** When it happened (ISO 8601). */
+  at: string;
+}
+
+/** `selfservice.dashboard.app-assigned.v1`: the app is on the user's dashboard. */
+export interface AppAssigned {
+  orgId: string;
+  userId: string;
+  appId: string;
+  requestId?: string;
+}
+
+/** `selfservice.dashboard.personal-app-added.v1`. No credential ever: only whether it was set. */
+export interface PersonalAppAdded {
+  orgId: string;
+  userId: string;
+  personalAppId: string;
+  catalogAppId: string;
+  username?: string;
+  credentialsSet: boolean;
+}
+
+export type NotEligibleReason =
+  | 'ORG_MANAGED_APP'
+  | 'PERSONAL_APP_NOT_FOUND'
+  | 'NOT_ADDED_BY_USER'
+  | 'ALREADY_MOVED'
+  | 'NO_USERNAME'
+  | 'USERNAME_NOT_AN_EMAIL'
+  | 'ORG_EMAIL_DOMAIN'
+  | 'BLOCKED_DOMAIN';
+
+/** What became of one app of a move to Okta Personal. */
+export interface PersonalAppMoveResult {
+  personalAppId: string;
+  outcome: 'MOVED' | 'NOT_ELIGIBLE';
+  reason?: NotEligibleReason;
+  detail?: string;
+}
+
+/** `selfservice.dashboard.personal-apps-moved.v1`; `exported` is what Okta Personal needs to recreate each moved tile. */
+export interface PersonalAppsMoved {
+  orgId: string;
+  userId: string;
+  results: PersonalAppMoveResult[];
+  exported: { personalAppId: string; catalogAppId: string; username: string | null }[];
+  removeFromDashboard: boolean;
+}
+
+export type DirectoryUserStatus = (typeof USER_STATUSES)[number];
+
+/** `selfservice.directory.user-changed.v1` (internal topic): a user's status changed. */
+export interface DirectoryUserChanged {
+  orgId: string;
+  userId: string;
+  previousStatus: DirectoryUserStatus;
+  status: DirectoryUserStatus;
+}
+
+/** `selfservice.directory.group-changed.v1` (internal topic): a group's members changed. */
+export interface DirectoryGroupChanged {
+  orgId: string;
+  groupId: string;
+  addedMemberIds: string[];
+  removedMemberIds: string[];
+}
+
+/** Data of the dead-letter copy of a command that failed permanently; `source` and `data` are left out when even they could not be stored. */
+export interface DeadLetter {
+  commandId: string;
+  source?: string;
+  incidentId: string;
+  error: 'INTERNAL_ERROR';
+  /** The validated command's data. */
+  data?: unknown;
+}
+
+// --- the builders --------------------------------------------------------------------------------
+
+const draft = (topic: TopicName, type: string, key: string, data: object): OutboundDraft => ({ topic, type, key, data: data as Record<string, unknown> });
+
+/**
+ * One builder per outbound type. The caller gives the data; the builder fixes topic, type and key. The
+ * event id is the caller's (`<commandId>:<name>` through the ledger, `<requestId>:<sequence>`, ...).
+ */
+export const outboundEvents = {
+  /** command-results; key: the org, else the command id. */
+  commandAccepted(data: CommandAccepted): OutboundDraft {
+    return draft('commandResults', OutboundTypes.commandAccepted, data.orgId ?? data.commandId, data);
+  },
+  /** command-results; key: the org, else the command id. */
+  commandRejected(data: CommandRejected): OutboundDraft {
+    return draft('commandResults', OutboundTypes.commandRejected, data.orgId ?? data.commandId, data);
+  },
+  /** settings; key: orgId. */
+  settingsChanged(data: SettingsChanged): OutboundDraft {
+    return draft('settings', OutboundTypes.settingsChanged, data.orgId, data);
+  },
+  /** settings; key: orgId. */
+  appSelfServiceChanged(data: AppSelfServiceChanged): OutboundDraft {
+    return draft('settings', OutboundTypes.appSelfServiceChanged, data.orgId, data);
+  },
+  /** technical-contact-emails; key: orgId. */
+  technicalContactEmailSent(data: TechnicalContactEmailSent): OutboundDraft {
+    return draft('technicalContactEmails', OutboundTypes.technicalContactEmailSent, data.orgId, data);
+  },
+  /** technical-contact-emails; key: orgId. */
+  technicalContactEmailFailed(data: TechnicalContactEmailFailed): OutboundDraft {
+    return draft('technicalContactEmails', OutboundTypes.technicalContactEmailFailed, data.orgId, data);
+  },
+  /** access-requests, type `selfservice.<auditName>.v1`; key: requestId (one request's steps stay in order). */
+  accessRequest(auditName: AccessRequestEventName, data: AccessRequestEvent): OutboundDraft {
+    return draft('accessRequests', accessRequestEventType(auditName), data.requestId, data);
+  },
+  /** dashboard; key: userId (the user whose dashboard it is). */
+  appAssigned(data: AppAssigned): OutboundDraft {
+    return draft('dashboard', OutboundTypes.appAssigned, data.userId, data);
+  },
+  /** dashboard; key: orgId. */
+  personalAppAdded(data: PersonalAppAdded): OutboundDraft {
+    return draft('dashboard', OutboundTypes.personalAppAdded, data.orgId, data);
+  },
+  /** dashboard; key: orgId. */
+  personalAppsMoved(data: PersonalAppsMoved): OutboundDraft {
+    return draft('dashboard', OutboundTypes.personalAppsMoved, data.orgId, data);
+  },
+  /** directory-changes (internal); key: orgId. */
+  directoryUserChanged(data: DirectoryUserChanged): OutboundDraft {
+    return draft('directoryChanges', OutboundTypes.directoryUserChanged, data.orgId, data);
+  },
+  /** directory-changes (internal); key: orgId. */
+  directoryGroupChanged(data: DirectoryGroupChanged): OutboundDraft {
+    return draft('directoryChanges', OutboundTypes.directoryGroupChanged, data.orgId, data);
+  },
+  /** dlq, type: the command's own type; key: the command's org, else its id. */
+  deadLetter(command: { type: string; orgId?: string }, data: DeadLetter): OutboundDraft {
+    return draft('deadLetters', command.type, command.orgId ?? data.commandId, data);
+  },
+};

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Partitioners } from 'kafkajs';
+import { Pool } from 'pg';
 import { createDatabase } from '../activities/database';
 import { listAuditTrail, listAvailableApps } from '../activities/read-models';
 import { importCommands, importFileSchema } from './command-import';
@@ -11,15 +12,20 @@ import { createKafka, verifyKafkaAccess } from '../events/kafka';
 import { topicsFor } from '../events/topics';
 import { loadConfig } from './config';
 import { kafkaSettingsFrom } from './kafka-settings';
+import { readOutboxBacklog } from './outbox-relay';
 import { connectIngress } from './runtime';
 
 const USAGE = `usage:
   npm run cli -- import <file.json>           run directory/admin commands from a file (same validation and workflows as Kafka)
   npm run cli -- send <type> '<json data>'    publish one command to its Kafka topic and print its result
   npm run cli -- available-apps <orgId>       the Available Apps list: apps with requests enabled and their Approval On/Off
-  npm run cli -- audit <orgId> [limit]        the org's audit trail, newest first`;
+  npm run cli -- audit <orgId> [limit]        the org's audit trail, newest first
+  npm run cli -- outbox                       events waiting for the outbox relay, and the age of the oldest`;
 
 class UsageError extends Error {}
+
+/** Imports larger than this report their progress (on stderr). */
+const IMPORT_CHUNK_REPORTED = 500;
 
 async function runImport(path: string): Promise<boolean> {
   const config = loadConfig();
@@ -34,7 +40,9 @@ async function runImport(path: string): Promise<boolean> {
 
   const runtime = await connectIngress(config, { clientId: `${config.KAFKA_CLIENT_ID}-cli` });
   try {
-    const outcomes = await importCommands(file.data, runtime.topics, runtime.router);
+    const outcomes = await importCommands(file.data, runtime.topics, runtime.router, (done, total) => {
+      if (total > IMPORT_CHUNK_REPORTED) console.error(`applied ${done} of ${total}`);
+    });
     for (const { index, type, result } of outcomes) {
       const detail = result.outcome === 'ACCEPTED' ? '' : ` ${result.code}: ${result.message}`;
       console.log(`#${index} ${type} ${result.outcome}${detail}`);
@@ -118,6 +126,17 @@ async function main(args: string[]): Promise<boolean> {
         }
       } finally {
         await db.$disconnect();
+      }
+      return true;
+    }
+    case 'outbox': {
+      const config = loadConfig();
+      const pool = new Pool({ connectionString: config.DATABASE_URL, max: 1 });
+      try {
+        const { count, oldestAgeSeconds } = await readOutboxBacklog(pool, config.KAFKA_TOPIC_NAMESPACE);
+        console.log(JSON.stringify({ namespace: config.KAFKA_TOPIC_NAMESPACE, unpublished: count, oldestAgeSeconds }));
+      } finally {
+        await pool.end();
       }
       return true;
     }

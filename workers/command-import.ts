@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { encodeCloudEvent } from '../events/cloudevents';
-import { inboundCommands, isInboundType } from '../events/inbound';
+import { inboundCommands, isInboundType, type Command } from '../events/inbound';
 import { parseRecord } from '../events/parse-record';
 import type { Topics } from '../events/topics';
 import type { CommandResult } from '../rules/commands';
@@ -34,8 +34,21 @@ export interface ImportOutcome {
   result: CommandResult | { outcome: 'REJECTED'; code: string; message: string };
 }
 
-export async function importCommands(file: ImportFile, topics: Topics, router: TemporalCommandRouter): Promise<ImportOutcome[]> {
+/** Entries applied per database transaction. */
+const IMPORT_CHUNK = 500;
+
+/**
+ * Validates every entry, then applies the valid ones in file order, in chunks of one transaction each
+ * (as the ingress applies a directory sync); `progress` hears how many are done.
+ */
+export async function importCommands(
+  file: ImportFile,
+  topics: Topics,
+  router: TemporalCommandRouter,
+  progress: (done: number, total: number) => void = () => undefined,
+): Promise<ImportOutcome[]> {
   const outcomes: ImportOutcome[] = [];
+  const valid: { index: number; command: Command }[] = [];
   for (const [index, entry] of file.commands.entries()) {
     if (!isInboundType(entry.type) || commandCatalog[entry.type].kind !== 'apply') {
       outcomes.push({ index, type: entry.type, result: { outcome: 'REJECTED', code: 'NOT_IMPORTABLE', message: `${entry.type} is not a directory or admin command` } });
@@ -47,12 +60,14 @@ export async function importCommands(file: ImportFile, topics: Topics, router: T
       { topic: topics[inboundCommands[entry.type].topic], partition: 0, offset: String(index), key: null, value: record.value, headers: record.headers },
       topics,
     );
-    if (!parsed.ok) {
-      outcomes.push({ index, type: entry.type, result: { outcome: 'REJECTED', code: parsed.code, message: parsed.reason } });
-      continue;
-    }
-    const [result] = await router.apply([parsed.command]);
-    outcomes.push({ index, type: entry.type, result: result! });
+    if (parsed.ok) valid.push({ index, command: parsed.command });
+    else outcomes.push({ index, type: entry.type, result: { outcome: 'REJECTED', code: parsed.code, message: parsed.reason } });
   }
-  return outcomes;
+  for (let from = 0; from < valid.length; from += IMPORT_CHUNK) {
+    const chunk = valid.slice(from, from + IMPORT_CHUNK);
+    const results = await router.apply(chunk.map((entry) => entry.command));
+    chunk.forEach(({ index, command }, position) => outcomes.push({ index, type: command.type, result: results[position]! }));
+    progress(from + chunk.length, valid.length);
+  }
+  return outcomes.sort((a, b) => a.index - b.index);
 }

@@ -8,7 +8,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import { requestsAffectedByAll } from '../activities/affected-requests';
-import { hasResult, recordCommandBatch, recordRejected, releaseEvents, type BatchEntry } from '../activities/command-ledger';
+import { hasResult, recordCommandBatch, recordFailed, recordRejected, releaseEvents, type BatchEntry, type BatchRecord } from '../activities/command-ledger';
 import type { Database } from '../activities/database';
 import type { Command } from '../events/inbound';
 import { appRequestWorkflowId } from '../rules/app-request';
@@ -108,21 +108,38 @@ export class TemporalCommandRouter implements CommandRouter {
       const route = routeOf(command) as ApplyRoute<Command>;
       return { command, handler: route.handler, many: route.many } as BatchEntry;
     });
-    const records = await recordCommandBatch(this.options.db, entries, {
-      affectedBy: requestsAffectedByAll,
-      isTransient: this.options.isTransient,
-      incident: (command, error) => {
-        const incidentId = `inc-${createHash('sha256').update(`${command.commandId}:${Date.now()}:${Math.random()}`).digest('hex').slice(0, 16)}`;
-        this.options.log?.(`incident ${incidentId}: command ${command.commandId} (${command.type}) failed permanently: ${error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 500) : 'unknown error'}`);
-        return incidentId;
-      },
-    });
+    let records: BatchRecord[];
+    try {
+      records = await recordCommandBatch(this.options.db, entries, {
+        affectedBy: requestsAffectedByAll,
+        isTransient: this.options.isTransient,
+        incident: (command, error) => this.incident(command, error),
+      });
+    } catch (error) {
+      if (this.options.isTransient(error)) throw error;
+      // The group's ledger writes were refused (data no store accepts): each command on its own, so
+      // that only the one at fault ends with INTERNAL_ERROR.
+      if (commands.length > 1) {
+        const results: CommandResult[] = [];
+        for (const command of commands) results.push(...(await this.apply([command], context)));
+        return results;
+      }
+      return [await recordFailed(this.options.db, commands[0]!, this.incident(commands[0]!, error))];
+    }
     const affected = new Set(records.flatMap((record) => record.affected));
     if (affected.size > 0) {
       await heartbeating(this.signalReview([...affected]), context, WAIT_TIMEOUT_MS, `telling ${affected.size} pending requests of a change`);
       await releaseEvents(this.options.db, records.filter((record) => record.affected.length > 0).flatMap((record) => record.result.eventIds));
     }
     return records.map((record) => record.result);
+  }
+
+  /** Names a permanent failure of one command in one log line (no payload), for its INTERNAL_ERROR result. */
+  private incident(command: Command, error: unknown): string {
+    const incidentId = `inc-${createHash('sha256').update(`${command.commandId}:${Date.now()}:${Math.random()}`).digest('hex').slice(0, 16)}`;
+    const reason = error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 500) : 'unknown error';
+    this.options.log?.(`incident ${incidentId}: command ${command.commandId} (${command.type}) failed permanently: ${reason}`);
+    return incidentId;
   }
 
   private async signalReview(workflowIds: string[]): Promise<void> {

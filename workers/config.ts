@@ -82,6 +82,12 @@ const configSchema = z.object({
     .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean)),
   /** The largest inbound record (key + value + headers) accepted, in bytes; larger ones are dead-lettered. */
   MAX_EVENT_BYTES: z.coerce.number().int().min(4096).max(1_000_000).default(Limits.eventBytes),
+  /**
+   * Workflows the worker keeps in memory between their tasks. Pending requests wait for days: beyond this
+   * many, the least recently used are evicted and replayed from their history when they next wake, which
+   * keeps the worker's memory flat however many requests are pending.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(1000),
   CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
   CODEC_SERVER_PORT: z.coerce.number().int().min(1).max(65535).default(8888),
   /** Web UI origins allowed to call the codec server. */

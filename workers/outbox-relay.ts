@@ -89,6 +89,12 @@ const BACKLOG = `
   SELECT count(*)::int AS count, extract(epoch FROM now() AT TIME ZONE 'UTC' - min("createdAt"))::float8 AS "oldestAgeSeconds"
   FROM "OutboxEvent" WHERE "publishedAt" IS NULL AND "namespace" = $1`;
 
+/** The unpublished rows of a namespace and the age of the oldest: what the relays have still to do. */
+export async function readOutboxBacklog(query: Pick<Pool, 'query'>, namespace: string): Promise<OutboxBacklog> {
+  const { rows } = await query.query<OutboxBacklog>(BACKLOG, [namespace]);
+  return rows[0] ?? { count: 0, oldestAgeSeconds: null };
+}
+
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { databaseUrl, publisher, batchSize = 100, pollIntervalMs = 1000 } = options;
   const log = options.log ?? ((message: string) => console.log(`outbox-relay: ${message}`));
@@ -214,10 +220,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   return {
     wake,
-    async backlog() {
-      const { rows } = await pool.query<OutboxBacklog>(BACKLOG, [options.namespace]);
-      return rows[0] ?? { count: 0, oldestAgeSeconds: null };
-    },
+    backlog: () => readOutboxBacklog(pool, options.namespace),
     stop() {
       stopped ??= (async () => {
         stopping = true;

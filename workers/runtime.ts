@@ -112,6 +112,7 @@ export async function createWorker(
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities: createActivities({ db, publisher, mailer, handlerFor: appliedHandlerFor }),
     dataConverter: dataConverterFor(config),
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
     ...workflows,
   });
   return {

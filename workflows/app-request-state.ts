@@ -64,7 +64,7 @@ export class AppRequestState {
   private sequence = 1;
   private resends = 0;
   /** The current step, with its approvers as resolved when it began, and its timers. */
-  private step: { plan: StepPlan; deadline: number; reminderAt: number | null } | null = null;
+  private current: { plan: StepPlan; deadline: number; reminderAt: number | null } | null = null;
   /** The group of the current step, if it is a group step: its id is searchable when its members are too many. */
   private stepGroup: string | undefined;
 
@@ -186,7 +186,7 @@ export class AppRequestState {
     if (verdict) this.adoptAdmins(verdict);
     const step = { ...planned, approverIds: verdict?.approverIds ?? planned.approverIds };
     const deadline = now + step.timeoutDays * DAY_MS;
-    this.step = { plan: step, deadline, reminderAt: step.reminderDaysBefore ? deadline - step.reminderDaysBefore * DAY_MS : null };
+    this.current = { plan: step, deadline, reminderAt: step.reminderDaysBefore ? deadline - step.reminderDaysBefore * DAY_MS : null };
     this.view.currentStep = step.number;
     this.view.currentApproverIds = [...step.approverIds];
     this.view.stepDeadline = iso(deadline);
@@ -197,21 +197,22 @@ export class AppRequestState {
 
   /** The step as it runs (approvers resolved at its start), for a review. */
   get currentStep(): StepPlan | null {
-    return this.step?.plan ?? null;
+    return this.current?.plan ?? null;
   }
 
   /** When the step's next timer fires: its reminder, then its deadline. */
   wakeAt(): number {
-    return this.step?.reminderAt ?? this.step?.deadline ?? Number.MAX_SAFE_INTEGER;
+    return this.current?.reminderAt ?? this.current?.deadline ?? Number.MAX_SAFE_INTEGER;
   }
 
   /** The timer that is due, if any. */
   due(now: number): Change | null {
-    const step = this.step;
+    const step = this.current;
     if (!step) return null;
     if (step.reminderAt !== null && now >= step.reminderAt) {
       step.reminderAt = null;
-      return this.change({ transitions: [this.transition({ name: 'app.access_request.remind', step: step.plan.number }, now)], emails: [this.approversEmail(this.view.currentApproverIds, 'reminder')] });
+      const reminded = this.transition({ name: 'app.access_request.remind', step: step.plan.number }, now);
+      return this.change({ transitions: [reminded], emails: [this.approversEmail(this.view.currentApproverIds, 'reminder')] });
     }
     if (now >= step.deadline) return this.finish('EXPIRED', { name: 'app.access_request.expire', step: step.plan.number }, now);
     return null;
@@ -232,7 +233,7 @@ export class AppRequestState {
   }
 
   private handle(item: InboxItem, now: number): Change {
-    const step = this.step?.plan.number;
+    const step = this.current?.plan.number;
     if (item.kind === 'decision') {
       const { approverId, decision, comment } = item.input;
       const accepted = this.acknowledge(item.input, 'selfservice.app-request.decided.v1', { step, decision });
@@ -278,7 +279,7 @@ export class AppRequestState {
     const added = approverIds.filter((id) => !current.includes(id));
     this.view.currentApproverIds = [...approverIds];
     approverIds.forEach((id) => this.everyApprover.add(id));
-    const rerouted = this.transition({ name: 'app.access_request.reroute', step: this.step?.plan.number, currentApproverIds: approverIds }, now);
+    const rerouted = this.transition({ name: 'app.access_request.reroute', step: this.current?.plan.number, currentApproverIds: approverIds }, now);
     return this.change({ transitions: [rerouted], emails: added.length > 0 ? [this.approversEmail(added, `reroute-${rerouted.sequence}`)] : [] });
   }
 
@@ -292,7 +293,7 @@ export class AppRequestState {
     this.view.currentStep = null;
     this.view.currentApproverIds = [];
     this.view.stepDeadline = null;
-    this.step = null;
+    this.current = null;
     const ending = this.transition({ ...draft, status }, now);
     const emails: Email[] = [];
     if (status !== 'CANCELLED') {
@@ -329,7 +330,7 @@ export class AppRequestState {
   private approversEmail(approverIds: readonly string[], notice: string): Email {
     return {
       to: 'approvers',
-      notice: { requestId: this.ids.requestId, step: this.step?.plan.number ?? 0, approverIds: [...approverIds], notice, deadline: this.view.stepDeadline ?? '', plan: this.plan() },
+      notice: { requestId: this.ids.requestId, step: this.current?.plan.number ?? 0, approverIds: [...approverIds], notice, deadline: this.view.stepDeadline ?? '', plan: this.plan() },
     };
   }
 

@@ -13,9 +13,8 @@ import {
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
-  type SearchAttributeUpdatePair,
 } from '@temporalio/workflow';
-import { RetryState } from '@temporalio/common';
+import { RetryState, type SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { Command } from '../events/inbound';
 import { APP_REQUEST_WORKFLOW_PREFIX, type Problem, type RequestPlan, type RequestView, type ReviewVerdict, type StepPlan } from '../rules/app-request';

@@ -4,7 +4,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 
 export const HISTORY_DIR = path.join(__dirname, '..', 'replay', 'histories');
-/** Histories of the request workflow from before the patch `app-request-v2`: kept, never re-recorded. */
+/** Histories from before the patches `app-request-v2` and `outbox-relay-publishes`, and of `adminCommandWorkflow`: kept, never re-recorded. */
 export const LEGACY_HISTORY_DIR = path.join(HISTORY_DIR, 'legacy');
 
 /**

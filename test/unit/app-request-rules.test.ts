@@ -3,6 +3,7 @@ import {
   cancelProblem,
   decisionProblem,
   outcomeRecipients,
+  requestPlanSchema,
   type RequestPlan,
   type RequestView,
 } from '../../rules/app-request';
@@ -100,5 +101,18 @@ describe('outcome notifications', () => {
       approvers: true,
       others: ['audit@example.com'],
     });
+  });
+});
+
+describe('the plan stored with a request', () => {
+  test('reads back as it was written', () => {
+    expect(requestPlanSchema.parse(JSON.parse(JSON.stringify(plan)))).toEqual(plan);
+  });
+
+  test('a stored plan that lost a field or holds a wrong type is refused, naming the field', () => {
+    const { adminIds: _, ...withoutAdmins } = plan;
+    expect(requestPlanSchema.safeParse(withoutAdmins).error?.issues[0]?.path).toEqual(['adminIds']);
+    const badStep = { ...plan, steps: [{ ...plan.steps[0], timeoutDays: '7' }] };
+    expect(requestPlanSchema.safeParse(badStep).error?.issues[0]?.path).toEqual(['steps', 0, 'timeoutDays']);
   });
 });

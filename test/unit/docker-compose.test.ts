@@ -21,13 +21,13 @@ const composeText = readFileSync(path.join(__dirname, '..', '..', 'docker-compos
 const FROM_ENVIRONMENT = /^\$\{([A-Z][A-Z0-9_]*)(:?\?[^}]*|:?-)?\}$/;
 
 describe('docker-compose.yml', () => {
-  test('defines every service of the stack and the two backend processes', () => {
+  test('defines every service of the stack and the backend processes', () => {
     expect(Object.keys(compose.services).sort()).toEqual(
-      ['codec-server', 'db-roles', 'ingress', 'kafka', 'mailpit', 'migrate', 'postgres', 'temporal', 'worker'].sort(),
+      ['codec-server', 'db-roles', 'ingress', 'kafka', 'mailpit', 'migrate', 'postgres', 'relay', 'temporal', 'worker'].sort(),
     );
   });
 
-  test.each(['worker', 'ingress', 'migrate', 'codec-server'])('%s gets an environment the config module accepts, pointing at the compose services', (name) => {
+  test.each(['worker', 'ingress', 'relay', 'migrate', 'codec-server'])('%s gets an environment the config module accepts, pointing at the compose services', (name) => {
     const environment = compose.services[name]?.environment ?? {};
     const config = loadConfig(Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, String(v)])));
     expect(config.TEMPORAL_ADDRESS).toBe('temporal:7233');
