@@ -13,6 +13,7 @@ import { CommandRejection, type CommandRef, type CommandResult } from '../rules/
 import type { Database, Transaction } from './database';
 import type { Mailer } from './mailer';
 import { enqueueEvents } from './outbox';
+import { parseStored } from './stored';
 import { Prisma } from '../prisma/client/client';
 
 /**
@@ -30,11 +31,6 @@ const storedStepsSchema = z.array(approverStep);
  * Reads a JSON column through its schema. Data that does not fit is a permanent failure (a TypeError,
  * see failures.ts): retrying cannot mend it.
  */
-function parseStored<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new TypeError(`${what} does not fit its schema: ${z.prettifyError(parsed.error).slice(0, 300)}`);
-  return parsed.data;
-}
 
 export type { ReviewVerdict, Transition };
 

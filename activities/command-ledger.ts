@@ -1,8 +1,9 @@
 import type { Command } from '../events/inbound';
 import { outboundEvents, type OutboundEvent } from '../events/outbound';
-import { CommandRejection, commandRef, type Accepted, type AuditDraft, type CommandRef, type CommandResult } from '../rules/commands';
+import { CommandRejection, commandRef, type Accepted, type AuditDraft, type CommandRef, type CommandResult, commandResultSchema } from '../rules/commands';
 import type { Prisma } from '../prisma/client/client';
 import type { Database, Transaction } from './database';
+import { parseStored } from './stored';
 import { enqueueEvents } from './outbox';
 
 /**
@@ -21,7 +22,7 @@ const ledgerIdOf = (command: CommandRef): string => command.ledgerId ?? command.
 
 async function findRecorded(tx: Transaction, commandId: string): Promise<CommandResult | null> {
   const row = await tx.processedCommand.findUnique({ where: { commandId } });
-  return row ? (row.result as unknown as CommandResult) : null;
+  return row ? parseStored(commandResultSchema, row.result, `the result of command ${commandId}`) : null;
 }
 
 /** Ledger rows, outbox rows and audit entries, gathered and then written with one statement per table. */
@@ -255,7 +256,7 @@ export interface BatchOptions {
 export async function recordCommandBatch(db: Database, entries: readonly BatchEntry[], options: BatchOptions): Promise<BatchRecord[]> {
   return db.$transaction(async (tx) => {
     const stored = await tx.processedCommand.findMany({ where: { commandId: { in: entries.map((entry) => entry.command.commandId) } } });
-    const recorded = new Map(stored.map((row) => [row.commandId, row.result as unknown as CommandResult]));
+    const recorded = new Map(stored.map((row) => [row.commandId, parseStored(commandResultSchema, row.result, `the result of command ${row.commandId}`)]));
     const outcomes = new Map<number, Written | { accepted: Accepted }>();
     const isNew = (index: number) => !recorded.has(entries[index]!.command.commandId);
     const seen = new Set<string>();

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Command } from '../events/inbound';
 import type { TopicName } from '../events/topics';
 
@@ -57,15 +58,18 @@ export interface Accepted {
   audit?: AuditDraft | AuditDraft[];
 }
 
-export interface CommandResult {
-  commandId: string;
-  commandType: string;
-  outcome: 'ACCEPTED' | 'REJECTED';
-  code?: string;
-  message?: string;
-  details: Record<string, unknown>;
-  eventIds: string[];
-}
+/** A command's result as the ledger stores it (a JSON column, read back through this schema). */
+export const commandResultSchema = z.object({
+  commandId: z.string(),
+  commandType: z.string(),
+  outcome: z.enum(['ACCEPTED', 'REJECTED']),
+  code: z.string().optional(),
+  message: z.string().optional(),
+  details: z.record(z.string(), z.unknown()),
+  eventIds: z.array(z.string()),
+});
+
+export type CommandResult = z.infer<typeof commandResultSchema>;
 
 export function commandRef(command: Command): CommandRef {
   return { commandId: command.commandId, type: command.type, orgId: 'orgId' in command.data ? command.data.orgId : undefined };
