@@ -5,7 +5,7 @@ import { payloadToJSON } from '@temporalio/common/lib/proto-utils';
 import { createCodecServer } from '../../workers/codec-server';
 import { codecFromConfig, ENCRYPTED_ENCODING } from '../../workers/payload-codec';
 import { startTestBackend, type TestBackend } from '../support/backend';
-import { CommandClient } from '../support/commands';
+import { CommandClient, seedOrg } from '../support/commands';
 import { TopicProbe } from '../support/kafka-probe';
 import { uniqueId } from '../support/test-config';
 
@@ -31,9 +31,19 @@ describe('encrypted workflow payloads', () => {
   });
 
   test('the history holds only ciphertext, and the codec endpoint gives operators the clear text', async () => {
-    const orgId = uniqueId('org');
-    const result = await new CommandClient(backend, probe).directory('org-upserted', { orgId, name: 'Secret Org Name', emailDomains: ['secret.example'] });
-    const workflowId = `command-${String(result.data.commandId)}`;
+    // An auto-granted request whose comment is the secret: it is in the workflow's input and result.
+    const commands = new CommandClient(backend, probe);
+    const org = await seedOrg(commands, { users: ['requester'] });
+    const appId = uniqueId('app');
+    await commands.directory('org-app-upserted', { orgId: org.orgId, appId, label: 'Expenses', signOnMode: 'SAML', status: 'ACTIVE' });
+    await commands.accepted('adminCommands', 'selfservice.app.self-service-configured.v1', {
+      orgId: org.orgId,
+      actorId: org.superAdminId,
+      appId,
+      config: { requestsEnabled: true, approvalRequired: false },
+    });
+    const result = await commands.accepted('userRequests', 'selfservice.app.requested.v1', { orgId: org.orgId, userId: org.user('requester'), appId, comment: 'Secret Org Name' });
+    const workflowId = String(result.data.workflowId);
     await backend.client.workflow.getHandle(workflowId).result();
 
     // A client without the key sees what Temporal stores.
