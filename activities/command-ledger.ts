@@ -274,9 +274,12 @@ export async function recordCommandBatch(db: Database, entries: readonly BatchEn
         return entry.many(tx, run.map((item) => item.command));
       });
       if (applied === null) {
-        end = index + 1; // the run goes one command at a time
-        const one = await inSavepoint(tx, options, [entry], async () => [await entry.handler(tx, entry.command)]);
-        outcomes.set(index, outcomeOf(entry.command, one![0]!));
+        // The run goes one command at a time.
+        for (let at = index; at < end; at += 1) {
+          const { command, handler } = entries[at]!;
+          const one = await inSavepoint(tx, options, [entries[at]!], async () => [await handler(tx, command)]);
+          outcomes.set(at, outcomeOf(command, one![0]!));
+        }
       } else {
         applied.forEach((outcome, offset) => outcomes.set(index + offset, outcomeOf(run[offset]!.command, outcome)));
       }

@@ -68,16 +68,11 @@ export async function upsertOrg(
   return { details: { orgId: data.orgId } };
 }
 
-export async function upsertUser(
-  tx: Transaction,
-  { data }: DirectoryCommand<'selfservice.directory.user-upserted.v1'>,
-): Promise<Accepted> {
-  const existing = await tx.user.findUnique({ where: { id: data.userId } });
-  if (existing && existing.orgId !== data.orgId) {
-    throw new CommandRejection('USER_BELONGS_TO_ANOTHER_ORG', `user ${data.userId} belongs to org ${existing.orgId}, not ${data.orgId}`);
-  }
-  await ensureOrg(tx, data.orgId);
-  const fields = {
+type UserData = DirectoryCommand<'selfservice.directory.user-upserted.v1'>['data'];
+
+/** A user's row as the directory sends it: email in lower case, roles and app ids without repeats. */
+function userFields(data: UserData) {
+  return {
     orgId: data.orgId,
     email: data.email.toLowerCase(),
     displayName: data.displayName ?? null,
@@ -85,6 +80,20 @@ export async function upsertUser(
     adminRoles: [...new Set(data.adminRoles)],
     adminAppIds: [...new Set(data.adminAppIds)].sort(),
   };
+}
+
+function userOfAnotherOrg(data: UserData, orgId: string): CommandRejection {
+  return new CommandRejection('USER_BELONGS_TO_ANOTHER_ORG', `user ${data.userId} belongs to org ${orgId}, not ${data.orgId}`);
+}
+
+export async function upsertUser(
+  tx: Transaction,
+  { data }: DirectoryCommand<'selfservice.directory.user-upserted.v1'>,
+): Promise<Accepted> {
+  const existing = await tx.user.findUnique({ where: { id: data.userId } });
+  if (existing && existing.orgId !== data.orgId) throw userOfAnotherOrg(data, existing.orgId);
+  await ensureOrg(tx, data.orgId);
+  const fields = userFields(data);
   await tx.user.upsert({ where: { id: data.userId }, create: { id: data.userId, ...fields }, update: fields });
 
   if (!existing || existing.status === data.status) return { details: { userId: data.userId } };
@@ -111,26 +120,18 @@ export async function upsertUsers(
     (await tx.user.findMany({ where: { id: { in: commands.map(({ data }) => data.userId) } }, select: { id: true, orgId: true, status: true } })).map((user) => [user.id, user]),
   );
   const outcomes: (Accepted | CommandRejection)[] = [];
-  const rows: Record<string, unknown>[] = [];
+  const rows: ({ id: string } & ReturnType<typeof userFields>)[] = [];
   for (const { data } of commands) {
     const known = existing.get(data.userId);
     if (known && known.orgId !== data.orgId) {
-      outcomes.push(new CommandRejection('USER_BELONGS_TO_ANOTHER_ORG', `user ${data.userId} belongs to org ${known.orgId}, not ${data.orgId}`));
+      outcomes.push(userOfAnotherOrg(data, known.orgId));
       continue;
     }
     if (known && known.status !== data.status) return null;
     outcomes.push({ details: { userId: data.userId } });
-    rows.push({
-      id: data.userId,
-      orgId: data.orgId,
-      email: data.email.toLowerCase(),
-      displayName: data.displayName ?? null,
-      status: data.status,
-      adminRoles: [...new Set(data.adminRoles)],
-      adminAppIds: [...new Set(data.adminAppIds)].sort(),
-    });
+    rows.push({ id: data.userId, ...userFields(data) });
   }
-  for (const orgId of new Set(rows.map((row) => row.orgId as string))) await ensureOrg(tx, orgId);
+  for (const orgId of new Set(rows.map((row) => row.orgId))) await ensureOrg(tx, orgId);
   if (rows.length > 0) {
     await tx.$executeRaw`
       INSERT INTO "User" ("id", "orgId", "email", "displayName", "status", "adminRoles", "adminAppIds", "updatedAt")

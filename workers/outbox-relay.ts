@@ -36,7 +36,7 @@ export interface OutboxRelayOptions {
   /** The logical topics this relay publishes (default: all of the contract); rows of other topics wait. */
   topics?: readonly TopicName[];
   log?: (message: string) => void;
-  /** Rows per shard and transaction (default 100). */
+  /** Rows per shard and transaction (default 500). */
   batchSize?: number;
   /** Polling when no notification comes (default 1000 ms). */
   pollIntervalMs?: number;
@@ -96,7 +96,7 @@ export async function readOutboxBacklog(query: Pick<Pool, 'query'>, namespace: s
 }
 
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
-  const { databaseUrl, publisher, batchSize = 100, pollIntervalMs = 1000 } = options;
+  const { databaseUrl, publisher, batchSize = 500, pollIntervalMs = 1000 } = options;
   const log = options.log ?? ((message: string) => console.log(`outbox-relay: ${message}`));
   const topics = [...(options.topics ?? (Object.keys(TopicNames) as TopicName[]))];
   const pool = new Pool({ connectionString: databaseUrl, max: 2, application_name: 'outbox-relay' });

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { IHeaders } from 'kafkajs';
+import { encodeCloudEvent } from '../../events/cloudevents';
 import { DeadLetterHeaders } from '../../events/dead-letters';
 import type { TopicName } from '../../events/topics';
 import { startTestBackend, type TestBackend } from '../support/backend';
@@ -13,7 +15,7 @@ import { uniqueId } from '../support/test-config';
 /**
  * Directory sync (spec section 5): orgs, users, groups, the app catalog and the org's app integrations
  * arrive on selfservice.directory.v1 (or through the JSON import CLI), are validated, written to
- * PostgreSQL through a Temporal workflow, answered on the command-results topic, and user / group
+ * PostgreSQL by the ingress in batches (one transaction each), answered on the command-results topic, and user / group
  * changes are announced on the internal directory-changes topic.
  */
 describe('directory sync', () => {
@@ -787,6 +789,46 @@ describe('directory sync', () => {
       const run = await runCli(backend, 'import', importFile(file));
       expect(run.code).toBe(0);
       await expect(backend.db.user.findUniqueOrThrow({ where: { id: userId } })).resolves.toMatchObject({ status: 'ACTIVE' });
+    });
+  });
+  describe('a sync of thousands in one burst (applied in batches, one transaction each)', () => {
+    test('2,000 user upserts sent at once each get one result in order; a user of another org among them is refused alone; a user sent twice ends as the later copy', async () => {
+      const { orgId, domain } = await seedDirectoryOrg();
+      const other = await seedDirectoryOrg();
+      const foreignId = await user(other.orgId, other.domain, 'foreign');
+      const ids = Array.from({ length: 1998 }, (_, index) => `${uniqueId('bulk')}-${index}`);
+      const twice = ids[100]!;
+      const upserts = [
+        ...ids.map((userId) => ({ orgId, userId, email: `${userId}@${domain}`, status: 'ACTIVE', adminRoles: [] })),
+        { orgId, userId: foreignId, email: `${foreignId}@${domain}`, status: 'ACTIVE', adminRoles: [] },
+        { orgId, userId: twice, email: `${twice}@${domain}`, displayName: 'The later copy', status: 'SUSPENDED', adminRoles: [] },
+      ];
+      const commandIds: string[] = upserts.map(() => randomUUID());
+      for (let from = 0; from < upserts.length; from += 500) {
+        await backend.producer.send({
+          topic: backend.topics.directory,
+          messages: upserts.slice(from, from + 500).map((data, offset) => {
+            const record = encodeCloudEvent({ specversion: '1.0', id: commandIds[from + offset]!, source: 'urn:test', type: type('user-upserted'), data }, orgId);
+            return { key: record.key, value: record.value, headers: record.headers as IHeaders };
+          }),
+        });
+      }
+      const last = await probe.waitFor(resultFor(commandIds[commandIds.length - 1]!), 'the result of the last upsert', 60_000);
+      expect(last.type).toBe(ACCEPTED);
+
+      const results = probe.matching((record) => record.type?.startsWith('selfservice.command.') === true && commandIds.includes(String(record.data.commandId)));
+      expect(results).toHaveLength(commandIds.length);
+      // One key (the org), so the results come in the order the commands were sent.
+      expect(results.map((record) => record.data.commandId)).toEqual(commandIds);
+      const refused = results.filter((record) => record.type === REJECTED);
+      expect(refused.map((record) => [record.data.commandId, record.data.code])).toEqual([[commandIds[1998], 'USER_BELONGS_TO_ANOTHER_ORG']]);
+
+      expect(await backend.db.user.count({ where: { orgId, id: { in: ids } } })).toBe(1998);
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: twice } })).resolves.toMatchObject({ status: 'SUSPENDED', displayName: 'The later copy' });
+      await expect(backend.db.user.findUniqueOrThrow({ where: { id: foreignId } })).resolves.toMatchObject({ orgId: other.orgId });
+      // The status change of the user sent twice is announced once, as one upsert at a time would.
+      await probe.waitFor((record) => record.topic === backend.topics.directoryChanges && record.data.userId === twice, 'the announcement of the later copy');
+      expect(directoryChanges(orgId).filter((record) => record.data.userId === twice)).toHaveLength(1);
     });
   });
 });
