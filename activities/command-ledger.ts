@@ -137,11 +137,6 @@ export async function recordCommand<C extends Command>(db: Database, command: C,
   }
 }
 
-/**
- * Claims a command id (CloudEvents identify a command by source + id) for the fingerprint of its
- * content. The first claim wins; a later one with the same source and fingerprint is a repeat (a
- * redelivery or a producer's retry), anything else a conflict.
- */
 export interface CommandClaimInput {
   commandId: string;
   source: string;
@@ -150,11 +145,14 @@ export interface CommandClaimInput {
 
 export type ClaimOutcome = 'new' | 'repeat' | 'conflict';
 
+/**
+ * Claims a command id (CloudEvents identify a command by source + id) for the fingerprint of its
+ * content. The first claim wins; a later one with the same source and fingerprint is a repeat (a
+ * redelivery or a producer's retry), anything else a conflict.
+ */
 export async function claimCommand(db: Database, claim: CommandClaimInput): Promise<ClaimOutcome> {
-  const created = await db.commandClaim.createMany({ data: [claim], skipDuplicates: true });
-  if (created.count === 1) return 'new';
-  const owner = await db.commandClaim.findUnique({ where: { commandId: claim.commandId } });
-  return owner && owner.source === claim.source && owner.fingerprint === claim.fingerprint ? 'repeat' : 'conflict';
+  const [outcome] = await claimCommands(db, [claim]);
+  return outcome!;
 }
 
 /** `claimCommand` for many commands in two statements; a later copy of an id in the same batch is a repeat or a conflict of the first. */

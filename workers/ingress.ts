@@ -126,10 +126,6 @@ function parsedOrIncident(record: InboundRecord, deps: IngressDependencies): Par
   }
 }
 
-export async function handleRecord(record: InboundRecord, deps: IngressDependencies, heartbeat: () => Promise<void> = async () => undefined): Promise<void> {
-  await handleParsed(record, parsedOrIncident(record, deps), deps, heartbeat);
-}
-
 /** A command whose id another command owns: recorded apart, with a conflict result of its own. */
 function conflictOf(command: Command, fingerprint: string): IngressRejection {
   return {
