@@ -20,7 +20,12 @@ function toJson(value: unknown): object | undefined {
 
 const ledgerIdOf = (command: CommandRef): string => command.ledgerId ?? command.commandId;
 
-async function findRecorded(tx: Transaction, commandId: string): Promise<CommandResult | null> {
+function ledgerRowOf(command: CommandRef, result: CommandResult) {
+  return { commandId: ledgerIdOf(command), commandType: command.type, orgId: command.orgId ?? null, outcome: result.outcome, result: toJson(result)! };
+}
+
+/** The result recorded for a command (its ledger id), if any. */
+export async function findRecorded(tx: Transaction | Database, commandId: string): Promise<CommandResult | null> {
   const row = await tx.processedCommand.findUnique({ where: { commandId } });
   return row ? parseStored(commandResultSchema, row.result, `the result of command ${commandId}`) : null;
 }
@@ -33,7 +38,7 @@ class LedgerWrites {
   private readonly audits: Prisma.AuditEntryCreateManyInput[] = [];
 
   add(command: CommandRef, result: CommandResult, events: readonly OutboundEvent[], audit: AuditDraft | AuditDraft[] | undefined, held = false): this {
-    this.commands.push({ commandId: ledgerIdOf(command), commandType: command.type, orgId: command.orgId ?? null, outcome: result.outcome, result: toJson(result)! });
+    this.commands.push(ledgerRowOf(command, result));
     this.events.push(...events.map((event) => ({ event, held })));
     const audits = audit === undefined ? [] : Array.isArray(audit) ? audit : [audit];
     this.audits.push(
@@ -119,16 +124,22 @@ export async function recordAccepted(db: Database, command: CommandRef, details:
   return db.$transaction(async (tx) => {
     const recorded = await findRecorded(tx, command.commandId);
     if (recorded) return recorded;
-    const result: CommandResult = { commandId: command.commandId, commandType: command.type, outcome: 'ACCEPTED', details, eventIds: [] };
-    const event = resultEvent(command, result, new Date().toISOString());
-    result.eventIds = [event.id];
-    return write(tx, { command, result, events: [event] });
+    return write(tx, accepted(command, { details }));
   });
+}
+
+/**
+ * An accepted result, its events and its ledger row, for writers that put them in a statement of their
+ * own (request-change.ts, request-submission.ts).
+ */
+export function acceptedWrite(command: CommandRef, outcome: Accepted) {
+  const written = accepted(command, outcome);
+  return { ...written, row: ledgerRowOf(written.command, written.result) };
 }
 
 export async function recordCommand<C extends Command>(db: Database, command: C, handle: CommandHandler<C>): Promise<CommandResult> {
   try {
-    return await db.$transaction(async (tx) => (await findRecorded(tx, command.commandId)) ?? write(tx, accepted(command, await handle(tx, command))));
+    return await db.$transaction(async (tx) => (await findRecorded(tx, command.commandId)) ?? write(tx, accepted(commandRef(command), await handle(tx, command))));
   } catch (error) {
     if (error instanceof CommandRejection) {
       return recordRejected(db, commandRef(command), error.code, error.message, error.audit, error.details);
@@ -296,7 +307,7 @@ export async function recordCommandBatch(db: Database, entries: readonly BatchEn
         continue;
       }
       const outcome = outcomes.get(index)!;
-      const written = 'accepted' in outcome ? accepted(command, outcome.accepted) : outcome;
+      const written = 'accepted' in outcome ? accepted(commandRef(command), outcome.accepted) : outcome;
       const requests = affectedOf.get(index) ?? [];
       writes.add(written.command, written.result, written.events, written.audit, requests.length > 0);
       recorded.set(command.commandId, written.result);
@@ -351,14 +362,13 @@ export async function releaseEvents(db: Database, eventIds: readonly string[]): 
   await db.$executeRawUnsafe(`SELECT pg_notify('selfservice_outbox', '')`);
 }
 
-function accepted(command: Command, outcome: Accepted): Written {
-  const ref = commandRef(command);
+function accepted(command: CommandRef, outcome: Accepted): Written {
   const time = new Date().toISOString();
   const result: CommandResult = { commandId: command.commandId, commandType: command.type, outcome: 'ACCEPTED', details: outcome.details ?? {}, eventIds: [] };
   const events = [
-    resultEvent(ref, result, time),
+    resultEvent(command, result, time),
     ...(outcome.events ?? []).map((draft) => ({ id: `${command.commandId}:${draft.name}`, topic: draft.topic, type: draft.type, key: draft.key, data: draft.data, time })),
   ];
   result.eventIds = events.map((event) => event.id);
-  return { command: ref, result, events, audit: outcome.audit };
+  return { command, result, events, audit: outcome.audit };
 }

@@ -5,7 +5,7 @@ import type { Prisma } from '../prisma/client/client';
 import type { Database, Transaction } from './database';
 
 /**
- * The one writer of outbox rows: every outbound event is enqueued here, in the transaction of the effect
+ * The one writer of outbox rows: every outbound event is enqueued here (or its rows made here), in the transaction of the effect
  * it announces (transactional outbox), and the relay publishes it after the commit. The data is stored
  * as JSON (fields that are `undefined` are left out), rows keep the order given (the relay publishes one
  * key's events in that order), and `held` rows wait until they are released (`releaseEvents`).
@@ -13,17 +13,22 @@ import type { Database, Transaction } from './database';
 export async function enqueueEvents(tx: Transaction, events: readonly OutboundEvent[], options: { held?: boolean } = {}): Promise<void> {
   if (events.length === 0) return;
   const held = options.held ?? false;
-  await tx.outboxEvent.createMany({
-    data: events.map((event) => ({
-      id: event.id,
-      topic: event.topic,
-      type: event.type,
-      key: event.key,
-      data: JSON.parse(JSON.stringify(event.data)) as Prisma.InputJsonObject,
-      time: new Date(event.time),
-      held,
-    })),
-  });
+  await tx.outboxEvent.createMany({ data: outboxRowsOf(events).map((row) => ({ ...row, time: new Date(row.time), held })) });
+}
+
+/**
+ * Outbox rows as they are stored, for `enqueueEvents` and for the one-statement writes of the hot path
+ * (activities/request-change.ts), which insert them in the same statement as their effect.
+ */
+export function outboxRowsOf(events: readonly OutboundEvent[]): { id: string; topic: string; type: string; key: string; data: Prisma.InputJsonObject; time: string }[] {
+  return events.map((event) => ({
+    id: event.id,
+    topic: event.topic,
+    type: event.type,
+    key: event.key,
+    data: JSON.parse(JSON.stringify(event.data)) as Prisma.InputJsonObject,
+    time: new Date(event.time).toISOString(),
+  }));
 }
 
 export interface OutboxDependencies {

@@ -112,7 +112,9 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
   /** Records a change (one local activity), keeps the search attributes current, sends its emails beside the request. */
   async function carryOut(change: Change): Promise<Change['end']> {
     if (change.transitions.length > 0 || change.accepted) {
-      await databaseStep((steps) => steps.recordRequestChange({ transitions: change.transitions, accepted: change.accepted }));
+      const plan = state.view.plan;
+      const request = plan ? { orgId: plan.orgId, appId: plan.appId, requesterId: plan.requesterId } : undefined;
+      await databaseStep((steps) => steps.recordRequestChange({ transitions: change.transitions, accepted: change.accepted, request }));
     }
     publishState();
     change.emails.forEach(send);
