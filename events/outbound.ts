@@ -35,6 +35,24 @@ export const OutboundTypes = {
 /** An audit name of an access request's life (product spec section 3), e.g. `app.access_request.grant`. */
 export type AccessRequestEventName = `app.access_request.${string}`;
 
+/**
+ * The audit names the backend publishes on the access-requests topic (the rules' `AuditName`; a test
+ * keeps the two lists equal), for the AsyncAPI document.
+ */
+export const ACCESS_REQUEST_EVENT_NAMES = [
+  'app.access_request.request',
+  'app.access_request.approver.approve',
+  'app.access_request.approver.deny',
+  'app.access_request.grant',
+  'app.access_request.deny',
+  'app.access_request.expire',
+  'app.access_request.delete',
+  'app.access_request.cancel',
+  'app.access_request.reroute',
+  'app.access_request.remind',
+  'app.access_request.override',
+] as const satisfies readonly AccessRequestEventName[];
+
 export function accessRequestEventType(auditName: string): string {
   return `selfservice.${auditName}.v1`;
 }
