@@ -38,7 +38,14 @@ ETC_DIR=$STACK_DIR/etc
 CACHE_ROOT=${XDG_CACHE_HOME:-$HOME/.cache}/selfservice-stack
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
-PG_DATA=$DATA_DIR/postgres
+# The PostgreSQL cluster lives in $DATA_DIR/postgres, except when root runs a stack the 'postgres' OS user
+# cannot reach (a clone under /root, mode 700): then its data and socket live in a postgres-owned folder
+# $PG_EXTERNAL_ROOT/<hash of STACK_DIR>/ (data/, socket/, stack-dir naming its stack) and
+# $DATA_DIR/postgres is a symlink to its data/, which records the choice. No home folder is chmod-ed.
+PG_LINK=$DATA_DIR/postgres
+PG_EXTERNAL_ROOT=/var/lib/selfservice-stack
+PG_DATA=$PG_LINK
+PG_HOME=   # set when the cluster lives under $PG_EXTERNAL_ROOT
 
 ALL_SERVICES=(temporal kafka postgres mailpit)
 START_TIMEOUT=${STACK_START_TIMEOUT:-90}   # seconds per service
@@ -294,6 +301,57 @@ go_install_tool() { # name version module-path-with-@version binary-name label
   step_done
 }
 
+# Mailpit with its web UI. `go install` cannot give one: the UI is built by npm/esbuild into server/ui/dist
+# and embedded with go:embed, and the module zip has no dist. So: the module source from the Go proxy,
+# copied to a scratch folder, `npm run build` there, then `go build`. The npm registry reachable here lacks
+# versions that upstream's package-lock.json names (rapidoc 12, sass-embedded 1.108.1), so `npm ci` cannot
+# run: the scratch copy's package.json keeps the bundle's dependencies (rapidoc pinned to the 9.x served
+# here; it only draws the /api/v1/ docs page) plus esbuild and its Vue/Sass plugins, without the lint/test
+# tools; `npm install` keeps upstream's locked versions for everything else (legacy peer deps: the
+# unservable sass-embedded is only a peer of esbuild-sass-plugin, which runs on `sass`).
+MAILPIT_MODULE=github.com/axllent/mailpit
+# Its own cache folder (mailpit-ui-*, not the blank go-install build's mailpit-*), so that checkouts from
+# before and after this change do not replace each other's build; bump "rev" to force a rebuild.
+MAILPIT_SPEC="go build $MAILPIT_MODULE@v$MAILPIT_VERSION with its web UI (npm run build), rev 1"
+MAILPIT_NPM_DROP=(@eslint/compat @eslint/js @playwright/test @types/bootstrap eslint eslint-config-prettier
+  eslint-plugin-vue globals jsdom prettier)
+mailpit_dir() { echo "$CACHE_ROOT/mailpit-ui-$MAILPIT_VERSION"; }
+
+build_mailpit() {
+  local dir spec=$MAILPIT_SPEC
+  dir=$(mailpit_dir)
+  cache_complete "$dir" "$spec" && [[ -x $dir/mailpit ]] && return 0
+  need go "Go 1.25+ is needed to build Mailpit"
+  need node "Node.js 18+ is needed to build Mailpit's web UI"
+  need npm "npm is needed to build Mailpit's web UI"
+  local tmp=$dir.tmp.$$ ilog=$CACHE_ROOT/logs/mailpit-ui-$MAILPIT_VERSION.install.log
+  mkdir -p "$CACHE_ROOT/logs"; rm -rf "$tmp"; mkdir -p "$tmp"
+  step "building Mailpit v$MAILPIT_VERSION with its web UI (module source, npm install + esbuild, go build; first time: about 3 minutes; output in $ilog)..."
+  if ! build_mailpit_in "$tmp" >"$ilog" 2>&1; then
+    tail -n 30 "$ilog" >&2; rm -rf "$tmp"; die "building Mailpit v$MAILPIT_VERSION failed (log: $ilog)"
+  fi
+  rm -rf "$tmp/src"
+  printf '%s' "$spec" >"$tmp/.complete"
+  rm -rf "$dir"; mv "$tmp" "$dir"
+  step_done
+}
+
+build_mailpit_in() ( # scratch-dir; a subshell (set -x, cd); output goes to the install log
+  tmp=$1
+  set -x
+  src=$(cd "$tmp" && GOWORK=off go mod download -json "$MAILPIT_MODULE@v$MAILPIT_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p') || exit 1
+  [[ -n $src && -f $src/package.json && -f $src/esbuild.config.mjs ]] || { echo "no module source folder found"; exit 1; }
+  cp -R "$src" "$tmp/src" && chmod -R u+w "$tmp/src" && cd "$tmp/src" || exit 1
+  npm pkg set dependencies.rapidoc='^9.3.8' || exit 1
+  for d in "${MAILPIT_NPM_DROP[@]}"; do npm pkg delete "devDependencies.$d" || exit 1; done
+  npm install --include=dev --ignore-scripts --legacy-peer-deps --no-audit --no-fund --no-update-notifier || exit 1
+  npm run build || exit 1
+  [[ -s server/ui/dist/app.js && -s server/ui/dist/app.css ]] || { echo "npm run build made no server/ui/dist/app.{js,css}"; exit 1; }
+  GOWORK=off CGO_ENABLED=0 go build -buildvcs=false -trimpath \
+    -ldflags "-s -w -X $MAILPIT_MODULE/config.Version=v$MAILPIT_VERSION" -o "$tmp/mailpit" . || exit 1
+)
+
 maven_jars() { # name version label pom-dir spec -Dprops...
   local name=$1 version=$2 label=$3 pomdir=$4 spec=$5; shift 5
   local dir=$CACHE_ROOT/$name-$version
@@ -368,7 +426,39 @@ EOF
 }
 
 pg_owner() { if [[ $EUID -eq 0 ]]; then echo postgres; else id -un; fi; }
-as_pg() { if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# (from /: the postgres user may not be allowed into the current folder, and pg_ctl would complain)
+as_pg() { if [[ $EUID -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
+
+pg_external_home() { printf '%s/%s\n' "$PG_EXTERNAL_ROOT" "$(printf '%s' "$STACK_DIR" | sha1sum | cut -c1-12)"; }
+use_external_pg() { PG_HOME=$(pg_external_home); PG_DATA=$PG_HOME/data; }
+
+# Can the postgres OS user get into the folder (or, before it exists, into the nearest existing one above)?
+postgres_reaches() {
+  local d=$1
+  while [[ ! -d $d && $d == /?* ]]; do d=$(dirname "$d"); done
+  as_pg test -x "$d" 2>/dev/null
+}
+
+# Sets PG_DATA/PG_HOME for this stack: the link's target, the cluster in $DATA_DIR, or (root, new cluster,
+# folder out of the postgres user's reach) the external folder. ensure_postgres_cluster decides again.
+pg_locate() {
+  local target
+  if [[ -L $PG_LINK ]]; then
+    target=$(readlink "$PG_LINK")
+    if [[ $target == "$PG_EXTERNAL_ROOT"/*/data ]]; then PG_DATA=$target; PG_HOME=${target%/data}; fi
+  elif [[ $EUID -eq 0 && ! -f $PG_LINK/PG_VERSION ]] && id -u postgres >/dev/null 2>&1 \
+      && ! postgres_reaches "$PG_LINK"; then
+    use_external_pg
+  fi
+}
+
+# A cluster exists (one outside $DATA_DIR only counts while the link records it: a deleted data/ means new data).
+pg_cluster_ready() { [[ -f $PG_DATA/PG_VERSION ]] && { [[ -z $PG_HOME ]] || [[ -L $PG_LINK ]]; }; }
+
+rm_pg_home() {
+  [[ $PG_HOME == "$PG_EXTERNAL_ROOT"/?* && $PG_HOME != *..* ]] || die "refusing to delete '$PG_HOME'"
+  rm -rf "$PG_HOME"
+}
 
 ensure_postgres_packages() {
   [[ -x $PG_BIN/initdb ]] && return 0
@@ -385,13 +475,32 @@ ensure_postgres_packages() {
 }
 
 ensure_postgres_cluster() {
-  [[ -f $PG_DATA/PG_VERSION ]] && return 0
-  local owner
+  pg_cluster_ready && return 0
+  local owner pid
   owner=$(pg_owner)
   mkdir -p "$DATA_DIR" "$LOG_DIR"
-  rm -rf "$PG_DATA"; mkdir -p "$PG_DATA"; chmod 700 "$PG_DATA"
-  if [[ $EUID -eq 0 ]]; then chown "$owner:" "$PG_DATA"; fi
-  as_pg test -w "$PG_DATA" || die "the '$owner' OS user cannot write $PG_DATA (a parent folder is not traversable for it, e.g. the repo is under /root): clone the repository elsewhere or 'chmod o+x' its parent folders"
+  if [[ -z $PG_HOME && $EUID -eq 0 && ! -f $PG_LINK/PG_VERSION ]] && ! postgres_reaches "$DATA_DIR"; then
+    use_external_pg
+  fi
+  if [[ -n $PG_HOME ]]; then
+    # root, and the postgres user cannot reach $DATA_DIR: data and socket in a postgres-owned folder.
+    if pid=$(running_pid postgres); then
+      die "postgres: a server of an earlier $STACK_DIR still runs from $PG_DATA (pid $pid) though $(rel "$PG_LINK") is gone; stop it first: services/stack.sh stop postgres (with the same STACK_DIR)"
+    fi
+    if [[ -f $PG_DATA/PG_VERSION ]]; then
+      say "postgres: deleting the cluster in $PG_HOME left by an earlier $STACK_DIR (its link $(rel "$PG_LINK") is gone)"
+    fi
+    if [[ -e $PG_HOME ]]; then rm_pg_home; fi
+    mkdir -p "$PG_EXTERNAL_ROOT"; chmod 755 "$PG_EXTERNAL_ROOT"
+    mkdir -p "$PG_DATA" "$PG_HOME/socket"
+    printf '%s\n' "$STACK_DIR" >"$PG_HOME/stack-dir"
+    chown -R "$owner:" "$PG_HOME"; chmod 700 "$PG_HOME" "$PG_DATA"
+    rm -rf "$PG_LINK"   # e.g. an empty folder left by an earlier attempt
+  else
+    rm -rf "$PG_DATA"; mkdir -p "$PG_DATA"; chmod 700 "$PG_DATA"
+    if [[ $EUID -eq 0 ]]; then chown "$owner:" "$PG_DATA"; fi
+  fi
+  as_pg test -w "$PG_DATA" || die "the '$owner' OS user cannot write $PG_DATA (a parent folder is not traversable for it)"
   step "creating the PostgreSQL $PG_MAJOR cluster with initdb in $(rel "$PG_DATA") (as OS user $owner)..."
   if ! as_pg "$PG_BIN/initdb" -D "$PG_DATA" --username=postgres --encoding=UTF8 --no-locale \
       --auth-local=trust --auth-host=scram-sha-256 --no-sync >"$LOG_DIR/postgres-initdb.log" 2>&1; then
@@ -399,6 +508,10 @@ ensure_postgres_cluster() {
   fi
   printf "\n# added by services/stack.sh (port, listen address, socket dir are set there on each start)\ninclude_if_exists = 'stack.conf'\n" \
     | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
+  if [[ -n $PG_HOME ]]; then
+    ln -sfn "$PG_DATA" "$PG_LINK"
+    say "    (outside the repository: the '$owner' OS user cannot reach $(rel "$DATA_DIR"); $(rel "$PG_LINK") links to it)"
+  fi
   step_done
 }
 
@@ -408,7 +521,7 @@ do_install() {
   mkdir -p "$TOOLS_DIR" "$RUN_DIR" "$LOG_DIR" "$DATA_DIR" "$CACHE_ROOT"
   with_cache_lock install_cached
   link_tool "$CACHE_ROOT/temporal-cli-$TEMPORAL_CLI_VERSION/temporal" temporal
-  link_tool "$CACHE_ROOT/mailpit-$MAILPIT_VERSION/mailpit" mailpit
+  link_tool "$(mailpit_dir)/mailpit" mailpit
   link_tool "$CACHE_ROOT/kafka-$KAFKA_VERSION" kafka
   link_tool "$(test_server_dir)/lib" temporal-test-server-lib
   link_tool "$PG_BIN" postgresql
@@ -419,7 +532,7 @@ do_install() {
 install_cached() {
   go_install_tool temporal-cli "$TEMPORAL_CLI_VERSION" \
     "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION" temporal "Temporal CLI"
-  go_install_tool mailpit "$MAILPIT_VERSION" "github.com/axllent/mailpit@v$MAILPIT_VERSION" mailpit "Mailpit"
+  build_mailpit
   check_java
   maven_jars temporal-test-server "$TEMPORAL_TEST_SERVER_VERSION" "Temporal test server" \
     "$SCRIPT_DIR/maven/temporal-test-server" "io.temporal:temporal-test-server:$TEMPORAL_TEST_SERVER_VERSION" \
@@ -433,10 +546,11 @@ install_cached() {
 
 installed() { # quick check used by start
   [[ -x $TOOLS_DIR/temporal && -x $TOOLS_DIR/mailpit && -d $TOOLS_DIR/kafka/lib && -x $TOOLS_DIR/temporal-test-server \
-    && -x $PG_BIN/initdb && -f $PG_DATA/PG_VERSION ]] \
+    && -x $PG_BIN/initdb ]] && pg_cluster_ready \
     && cache_complete "$CACHE_ROOT/kafka-$KAFKA_VERSION" "kafka_2.13:$KAFKA_VERSION log4j:$LOG4J_VERSION slf4j:$SLF4J_VERSION" \
+    && cache_complete "$(mailpit_dir)" "$MAILPIT_SPEC" \
     && [[ "$(readlink "$TOOLS_DIR/temporal")" == "$CACHE_ROOT/temporal-cli-$TEMPORAL_CLI_VERSION/temporal" \
-    && "$(readlink "$TOOLS_DIR/mailpit")" == "$CACHE_ROOT/mailpit-$MAILPIT_VERSION/mailpit" ]] \
+    && "$(readlink "$TOOLS_DIR/mailpit")" == "$(mailpit_dir)/mailpit" ]] \
     && grep -qF "$(test_server_dir)/cds/$(java_key).jsa" "$TOOLS_DIR/temporal-test-server"  # same JVM as at install
 }
 
@@ -525,7 +639,9 @@ launch_postgres() {
   owner=$(pg_owner)
   # Unix socket paths are limited to ~107 bytes.
   sock=$RUN_DIR/postgres
-  if ((${#sock} > 80)); then
+  if [[ -n $PG_HOME ]]; then
+    sock=$PG_HOME/socket   # the postgres user cannot reach $RUN_DIR
+  elif ((${#sock} > 80)); then
     local key=$REPO_ROOT
     if [[ $STACK_DIR != "$REPO_ROOT/.stack" ]]; then key=$STACK_DIR; fi   # a second stack of this clone
     sock=/tmp/selfservice-stack-$(printf '%s' "$key" | sha1sum | cut -c1-10)
@@ -547,7 +663,8 @@ EOF
   rm -f "$(pid_file postgres)"
   local runas=()
   if [[ $EUID -eq 0 ]]; then runas=(runuser -u postgres --); fi
-  setsid "${runas[@]}" "$PG_BIN/pg_ctl" start -D "$PG_DATA" -l "$(log_file postgres)" -W -s </dev/null >/dev/null 2>&1 \
+  # No -l: the server inherits the log opened here, so the postgres user need not reach $LOG_DIR.
+  (cd / && setsid "${runas[@]}" "$PG_BIN/pg_ctl" start -D "$PG_DATA" -W -s </dev/null >>"$(log_file postgres)" 2>&1) \
     || fail_service postgres "pg_ctl start failed"
 }
 
@@ -736,6 +853,7 @@ do_status() {
   printf '%-9s %s\n' "wrapper" "$TOOLS_DIR/temporal-test-server <port>  (Temporal time-skipping test server, spawned by tests)"
   say "Temporal UI: http://127.0.0.1:$TEMPORAL_UI_PORT"
   say "Mailpit:     $MAILPIT_URL"
+  if [[ -n $PG_HOME ]]; then say "PostgreSQL data: $PG_DATA (linked from $(rel "$PG_LINK"))"; fi
 }
 
 do_logs() {
@@ -749,6 +867,10 @@ do_logs() {
 
 do_reset() {
   do_stop
+  if [[ -n $PG_HOME && -e $PG_HOME ]]; then
+    say "deleting $PG_HOME (this stack's PostgreSQL cluster, kept outside the repository)"
+    rm_pg_home
+  fi
   say "deleting $(rel "$DATA_DIR") (the tool cache $CACHE_ROOT is kept)"
   rm -rf "$DATA_DIR" "$ETC_DIR"
   rm -f "$RUN_DIR"/*.pid
@@ -782,6 +904,7 @@ usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 main() {
   local sub=${1:-help}
   if [[ $# -gt 0 ]]; then shift; fi
+  pg_locate
   case $sub in
     install) do_install; say "installed: tools in $(rel "$TOOLS_DIR"), cache in $CACHE_ROOT" ;;
     start) do_start "$@" ;;
