@@ -74,8 +74,16 @@ const configSchema = z.object({
   MAILPIT_URL: z.url().default('http://127.0.0.1:8025'),
   /** AES-256 key (base64) that encrypts Temporal payloads; required by every process that talks to Temporal. */
   PAYLOAD_ENCRYPTION_KEY: z.string().optional(),
-  PAYLOAD_ENCRYPTION_KEY_ID: z.string().regex(/^[A-Za-z0-9._-]+$/).default('key-1'),
-  /** Older keys still needed to read existing histories after a rotation: `id:base64,id:base64`. */
+  /**
+   * The id written with every payload the key encrypts. Unset (the default), it is derived from the key
+   * itself (`k-` and 12 hex digits, workers/payload-codec.ts `keyIdOf`), so two different keys never
+   * share an id; such a key also decodes payloads labelled `key-1`, the id every key had before.
+   */
+  PAYLOAD_ENCRYPTION_KEY_ID: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+  /**
+   * Older keys still needed to read existing histories after a rotation, comma-separated: `id:base64`,
+   * or a bare `base64` whose id is derived from the key (as PAYLOAD_ENCRYPTION_KEY's is by default).
+   */
   PAYLOAD_DECRYPTION_KEYS: z
     .string()
     .default('')

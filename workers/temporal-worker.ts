@@ -1,11 +1,13 @@
 import { loadConfig } from './config';
+import { codecFromConfig } from './payload-codec';
 import { createWorker } from './runtime';
 
 /** The Temporal worker process: runs every workflow and activity on the configured task queue. */
 async function main(): Promise<void> {
   const config = loadConfig();
   const { worker, close } = await createWorker(config);
-  console.log(`worker: polling task queue ${config.TEMPORAL_TASK_QUEUE} on ${config.TEMPORAL_ADDRESS}`);
+  const { keyId } = codecFromConfig(config);
+  console.log(`worker: polling task queue ${config.TEMPORAL_TASK_QUEUE} on ${config.TEMPORAL_ADDRESS} (pid ${process.pid}, payload key id ${keyId})`);
   // Worker.run() returns after SIGINT/SIGTERM once in-flight tasks have finished.
   await worker.run();
   await close();

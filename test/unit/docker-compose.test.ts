@@ -36,6 +36,26 @@ describe('docker-compose.yml', () => {
     expect(new URL(config.SMTP_URL).hostname).toBe('mailpit');
   });
 
+  test('the backend processes run the compiled entry points with plain node, one process per container, built by the migrate job', () => {
+    const entries = { worker: 'temporal-worker', ingress: 'kafka-ingress', relay: 'outbox-relay-process', 'codec-server': 'codec-server' };
+    const root = path.join(__dirname, '..', '..');
+    for (const [name, entry] of Object.entries(entries)) {
+      const service = compose.services[name] as ComposeService & { init?: boolean };
+      // No npm, no tsx, no shell between the container's init and node: a stop signal reaches the process that works.
+      expect({ name, command: service.command }).toEqual({ name, command: `node dist/workers/${entry}.js` });
+      expect({ name, init: service.init }).toEqual({ name, init: true });
+      expect(readFileSync(path.join(root, 'workers', `${entry}.ts`), 'utf8')).toContain('main()');
+    }
+    // dist/ is written by `npm run build` before any of them starts (they depend on the migrate job).
+    const migrate = String(compose.services.migrate?.command);
+    expect(migrate).toMatch(/npx prisma generate && npm run build/);
+    const packageJson = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(packageJson.scripts.build).toContain('build');
+    const build = JSON.parse(readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8')) as { compilerOptions: Record<string, unknown>; include: string[] };
+    expect(build.compilerOptions.outDir).toBe('dist');
+    expect(build.include).toEqual(expect.arrayContaining(['workers', 'activities', 'workflows', 'events', 'rules', 'prisma/client']));
+  });
+
   test('the Web UI decodes payloads through the codec server, which gets the encryption key', () => {
     expect(compose.services.temporal?.command).toContain('--ui-codec-endpoint=http://127.0.0.1:8888');
     expect(String(compose.services['codec-server']?.environment?.PAYLOAD_ENCRYPTION_KEY)).toMatch(/PAYLOAD_ENCRYPTION_KEY/);
