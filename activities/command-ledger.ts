@@ -175,8 +175,9 @@ export async function claimCommands(db: Database, claims: readonly CommandClaimI
     ON CONFLICT ("commandId") DO NOTHING
     RETURNING "commandId"`;
   const fresh = new Set(inserted.map((row) => row.commandId));
+  const claimedBefore = claims.map((c) => c.commandId).filter((id) => !fresh.has(id));
   const owners = new Map(
-    (await db.commandClaim.findMany({ where: { commandId: { in: claims.map((c) => c.commandId).filter((id) => !fresh.has(id)) } } })).map((row) => [row.commandId, row]),
+    (claimedBefore.length === 0 ? [] : await db.commandClaim.findMany({ where: { commandId: { in: claimedBefore } } })).map((row) => [row.commandId, row]),
   );
   return claims.map((claim) => {
     if (fresh.delete(claim.commandId)) {

@@ -24,6 +24,9 @@ export const OUTBOX_CHANNEL = 'selfservice_outbox';
 /** Shards of the "shard" column (hashtext(key) & 15). */
 export const OUTBOX_SHARDS = 16;
 
+/** Shards published at once, each on a connection of its own. */
+const SHARDS_AT_ONCE = 4;
+
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 30_000;
 
@@ -36,10 +39,20 @@ export interface OutboxRelayOptions {
   /** The logical topics this relay publishes (default: all of the contract); rows of other topics wait. */
   topics?: readonly TopicName[];
   log?: (message: string) => void;
+  /** Counts for Prometheus (workers/metrics.ts); none in tests. */
+  metrics?: OutboxRelayMetrics;
   /** Rows per shard and transaction (default 500). */
   batchSize?: number;
   /** Polling when no notification comes (default 1000 ms). */
   pollIntervalMs?: number;
+}
+
+/** What the relay reports for Prometheus. */
+export interface OutboxRelayMetrics {
+  published(count: number): void;
+  publishFailed(): void;
+  /** The notification connection is (not) LISTENing. */
+  listening(connected: boolean): void;
 }
 
 export interface OutboxBacklog {
@@ -55,6 +68,8 @@ export interface OutboxRelay {
   backlog(): Promise<OutboxBacklog>;
   /** Runs a pass now (as a notification does), unless the relay is backing off after a failure. */
   wake(): void;
+  /** True while the notification connection LISTENs (readiness). */
+  listening(): boolean;
 }
 
 interface OutboxRow {
@@ -99,7 +114,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { databaseUrl, publisher, batchSize = 500, pollIntervalMs = 1000 } = options;
   const log = options.log ?? ((message: string) => console.log(`outbox-relay: ${message}`));
   const topics = [...(options.topics ?? (Object.keys(TopicNames) as TopicName[]))];
-  const pool = new Pool({ connectionString: databaseUrl, max: 2, application_name: 'outbox-relay' });
+  const pool = new Pool({ connectionString: databaseUrl, max: SHARDS_AT_ONCE, application_name: 'outbox-relay' });
   pool.on('error', (error) => log(`idle database connection lost: ${brief(error)}`)); // the pool replaces it
 
   let stopping = false;
@@ -136,6 +151,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
       if (ready.length > 0) {
         await publisher.publish(ready.map(toEvent));
+        options.metrics?.published(ready.length);
         await client.query(MARK_PUBLISHED, [ready.map((row) => row.id)]);
       }
       await client.query('COMMIT');
@@ -148,18 +164,29 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   }
 
-  /** A batch of every shard that has unpublished rows. True when a batch was full (more may wait). */
+  /**
+   * A batch of every shard that has unpublished rows, SHARDS_AT_ONCE shards at a time (a request's
+   * events fall in several shards: they go out together). True when a batch was full (more may wait).
+   */
   async function pass(): Promise<boolean> {
     const { rows } = await pool.query<{ shard: number }>(PENDING_SHARDS, [OUTBOX_SHARDS, topics, options.namespace]);
     const shards = rows.map((row) => row.shard).sort((a, b) => rank(a) - rank(b));
     let full = false;
-    for (const shard of shards) {
-      try {
-        if (await publishBatch(shard)) full = true;
-      } catch (error) {
-        firstShard = (shard + 1) % OUTBOX_SHARDS;
-        throw error;
+    let failed: { shard: number; error: unknown } | null = null;
+    const next = async (): Promise<void> => {
+      for (let shard = shards.shift(); shard !== undefined && !failed; shard = shards.shift()) {
+        try {
+          if (await publishBatch(shard)) full = true;
+        } catch (error) {
+          failed ??= { shard, error };
+        }
       }
+    };
+    await Promise.all(Array.from({ length: SHARDS_AT_ONCE }, next));
+    if (failed) {
+      const { shard, error } = failed;
+      firstShard = (shard + 1) % OUTBOX_SHARDS;
+      throw error;
     }
     return full;
   }
@@ -175,6 +202,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         if (!full && !woken && !stopping) await passAlarm.wait(pollIntervalMs);
       } catch (error) {
         failures += 1;
+        options.metrics?.publishFailed();
         const delay = backoffMs(failures);
         log(`publish failed (attempt ${failures}, next in ${delay} ms): ${brief(error)}`);
         if (!stopping) await passAlarm.wait(delay); // notifications do not shorten a back-off, stop() does
@@ -196,6 +224,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         client.on('notification', wake);
         await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
         listener = client; // from here stop() ends it
+        options.metrics?.listening(true);
         if (attempt > 0) log('listening for notifications again');
         attempt = 0;
         wake(); // rows written while nobody listened
@@ -207,6 +236,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         if (!stopping) log(`cannot listen for notifications: ${brief(error)}`);
       } finally {
         listener = null;
+        options.metrics?.listening(false);
         await client.end().catch(() => undefined);
       }
       attempt += 1;
@@ -220,6 +250,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   return {
     wake,
+    listening: () => listener !== null,
     backlog: () => readOutboxBacklog(pool, options.namespace),
     stop() {
       stopped ??= (async () => {

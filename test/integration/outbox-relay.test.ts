@@ -210,12 +210,15 @@ describe('outbox relay', () => {
     expect(before.oldestAgeSeconds).toBeGreaterThanOrEqual(89);
 
     await until('the three events on Kafka', () => seen(ids).length === 3, 20_000);
+    // Shards go out several at a time, so one failed pass may use up more than one of the failures.
+    expect(failuresLeft).toBe(0);
     const failed = lines.filter((line) => line.startsWith('publish failed'));
-    expect(failed).toHaveLength(3);
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed.length).toBeLessThanOrEqual(3);
     for (const line of failed) expect(line.length).toBeLessThan(300);
     expect(failed[0]).toMatch(/^publish failed \(attempt 1, next in 500 ms\): shard \d+: Kafka is down \(test\) and a very long detail/);
     // Logged once the pass that got through has committed, a moment after its events reached Kafka.
-    await until('the relay to say it publishes again', () => lines.includes('publishing again after 3 failed attempt(s)'), 5000);
+    await until('the relay to say it publishes again', () => lines.includes(`publishing again after ${failed.length} failed attempt(s)`), 5000);
 
     const after = await relay.backlog();
     expect(after.count).toBeLessThanOrEqual(before.count - 3);
