@@ -1,4 +1,7 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Topics } from '../events/topics';
 import { loadConfig, type Config } from '../workers/config';
@@ -24,29 +27,114 @@ export interface BenchBackend {
   kafka: Kafka;
   topics: Topics;
   /** Where the worker runs, and so what `workerMemory` measures. */
-  workerPlacement: 'in-process';
-  /** The worker's resident memory: this process's, since the worker runs in it (with the ingress and the bench). */
-  workerMemory(): { rss: number; heapUsed: number };
-  /** What the worker is doing now: to tell when the backend has gone quiet. */
-  workerStatus(): { inFlightActivities: number; inFlightActivations: number; cachedWorkflows: number };
+  workerPlacement: WorkerPlacement;
+  /**
+   * The worker's resident memory: its own process's (`process`), or this process's, which runs the
+   * worker with the ingress, the relay and the bench (`in-process`).
+   */
+  workerMemory(): { rss: number; heapUsed: number | null };
+  /** Whether the worker is working now (tasks in flight, or CPU time spent in the last moment): to tell when the backend has gone quiet. */
+  workerBusy(): Promise<boolean>;
   /** The parts that were started, for the report. */
   parts: string[];
   stop(): Promise<void>;
 }
 
-export async function startBenchBackend(): Promise<BenchBackend> {
+/**
+ * `process`: the worker as production runs it, `node dist/workers/temporal-worker.js` (built first), its
+ * own OS process; `in-process`: in this process, beside the ingress, the relay and the bench.
+ */
+export type WorkerPlacement = 'process' | 'in-process';
+
+const root = path.resolve(__dirname, '..');
+
+interface BenchWorker {
+  memory(): { rss: number; heapUsed: number | null };
+  busy(): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+function startWorkerInProcess(config: Config): Promise<BenchWorker> {
+  return createWorker(config).then(({ worker, close }) => {
+    const running = worker.run();
+    return {
+      memory: () => {
+        const { rss, heapUsed } = process.memoryUsage();
+        return { rss, heapUsed };
+      },
+      busy: async () => {
+        const status = worker.getStatus();
+        return status.numInFlightActivities + status.numInFlightWorkflowActivations > 0;
+      },
+      async stop() {
+        worker.shutdown();
+        await running.catch((error: unknown) => console.error('bench: worker stopped with', error instanceof Error ? error.message : error));
+        await close();
+      },
+    };
+  });
+}
+
+/** utime + stime of a process, in clock ticks (1/100 s). */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+async function startWorkerProcess(environment: NodeJS.ProcessEnv): Promise<BenchWorker> {
+  execFileSync('bash', [path.join(root, 'services', 'app.sh'), 'build'], { stdio: 'inherit' });
+  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'dist', 'workers', 'temporal-worker.js')], {
+    cwd: root,
+    env: environment,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = child.pid!;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the worker process was not ready within 120 s')), 120_000);
+    child.once('exit', (code) => reject(new Error(`the worker process exited (${code}) before it was ready`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('polling task queue')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(`  worker: ${chunk.toString()}`));
+  return {
+    memory: () => {
+      const rssKiB = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      return { rss: Number(rssKiB) * 1024, heapUsed: null };
+    },
+    // More than 2 ticks (20 ms of CPU) in 250 ms: at work.
+    busy: async () => {
+      const before = cpuTicks(pid);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      return cpuTicks(pid) - before > 2;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      const stopped = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('timeout'), 30_000))]);
+      if (stopped === 'timeout') child.kill('SIGKILL');
+    },
+  };
+}
+
+export async function startBenchBackend(placement: WorkerPlacement = 'process'): Promise<BenchBackend> {
   const run = randomUUID().slice(0, 8);
   const database = await prepareBenchDatabase();
-  const config = loadConfig({
+  const environment = {
     ...process.env,
     DATABASE_URL: database.url,
     KAFKA_TOPIC_NAMESPACE: `bench-${run}.`,
     TEMPORAL_TASK_QUEUE: `bench-${run}`,
     KAFKA_CONSUMER_GROUP: `bench-${run}`,
-  });
+    // The bench's worker serves no metrics: an `npm start` worker may hold the default port.
+    WORKER_OPS_PORT: '0',
+  };
+  const config = loadConfig(environment);
   const ingress = await connectIngress(config, { clientId: `bench-${run}` });
-  const worker = await createWorker(config);
-  const workerRun = worker.worker.run();
+  const worker = placement === 'process' ? await startWorkerProcess(environment) : await startWorkerInProcess(config);
   const relay = startOutboxRelay({
     databaseUrl: config.DATABASE_URL,
     namespace: config.KAFKA_TOPIC_NAMESPACE,
@@ -61,25 +149,13 @@ export async function startBenchBackend(): Promise<BenchBackend> {
     ownerDatabaseUrl: database.ownerUrl,
     kafka: ingress.kafka,
     topics: ingress.topics,
-    workerPlacement: 'in-process',
-    parts: ['temporal worker', 'kafka ingress', 'outbox relay'].map((part) => `${part} (in-process)`),
-    workerMemory: () => {
-      const { rss, heapUsed } = process.memoryUsage();
-      return { rss, heapUsed };
-    },
-    workerStatus: () => {
-      const status = worker.worker.getStatus();
-      return {
-        inFlightActivities: status.numInFlightActivities,
-        inFlightActivations: status.numInFlightWorkflowActivations,
-        cachedWorkflows: status.numCachedWorkflows,
-      };
-    },
+    workerPlacement: placement,
+    parts: [`temporal worker (${placement === 'process' ? 'own process, compiled' : 'in-process'})`, 'kafka ingress (in-process)', 'outbox relay (in-process)'],
+    workerMemory: () => worker.memory(),
+    workerBusy: () => worker.busy(),
     async stop() {
       await consumer.disconnect();
-      worker.worker.shutdown();
-      await workerRun.catch((error: unknown) => console.error('bench: worker stopped with', error instanceof Error ? error.message : error));
-      await worker.close();
+      await worker.stop();
       await relay.stop();
       await ingress.close();
     },

@@ -2,7 +2,8 @@
  * What a bench run measures, from the command line and the environment:
  *
  *   npm run bench -- --only burst,sequential --burst 200 --sequential 50 --decision 50 \
- *     --held 10000 --held-probe 20 --directory 10000 --timeout 1200 --report .stack/bench-report.json
+ *     --held 10000 --held-probe 20 --directory 10000 --timeout 1200 --report .stack/bench-report.json \
+ *     --worker process
  *
  * Each count also reads BENCH_<NAME> (BENCH_HELD=2000, BENCH_TIMEOUT=120, BENCH_ONLY=burst); the command
  * line wins. A bare number (`npm run bench -- 200`) is the burst size, as before.
@@ -24,6 +25,8 @@ export interface BenchOptions {
   /** PostgreSQL's plain insert baseline: rows per INSERT statement. */
   insertBatch: number;
   reportPath: string;
+  /** The worker in its own process, as production runs it (default), or in the bench's process. */
+  worker: 'process' | 'in-process';
 }
 
 const DEFAULTS: Omit<BenchOptions, 'only'> = {
@@ -36,12 +39,13 @@ const DEFAULTS: Omit<BenchOptions, 'only'> = {
   timeoutSeconds: 1200,
   insertBatch: 500,
   reportPath: '.stack/bench-report.json',
+  worker: 'process',
 };
 
 const COUNTS = ['burst', 'sequential', 'decision', 'held', 'heldProbe', 'directory', 'timeoutSeconds', 'insertBatch'] as const;
 type CountName = (typeof COUNTS)[number];
 
-const FLAGS: Record<string, CountName | 'only' | 'reportPath'> = {
+const FLAGS: Record<string, CountName | 'only' | 'reportPath' | 'worker'> = {
   '--only': 'only',
   '--burst': 'burst',
   '--sequential': 'sequential',
@@ -52,9 +56,10 @@ const FLAGS: Record<string, CountName | 'only' | 'reportPath'> = {
   '--timeout': 'timeoutSeconds',
   '--insert-batch': 'insertBatch',
   '--report': 'reportPath',
+  '--worker': 'worker',
 };
 
-const ENV: Record<CountName | 'only' | 'reportPath', string> = {
+const ENV: Record<CountName | 'only' | 'reportPath' | 'worker', string> = {
   only: 'BENCH_ONLY',
   burst: 'BENCH_BURST',
   sequential: 'BENCH_SEQUENTIAL',
@@ -65,6 +70,7 @@ const ENV: Record<CountName | 'only' | 'reportPath', string> = {
   timeoutSeconds: 'BENCH_TIMEOUT',
   insertBatch: 'BENCH_INSERT_BATCH',
   reportPath: 'BENCH_REPORT',
+  worker: 'BENCH_WORKER',
 };
 
 function count(name: string, text: string): number {
@@ -81,7 +87,7 @@ function scenarios(text: string): ScenarioName[] {
 }
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
-  const given: Partial<Record<CountName | 'only' | 'reportPath', string>> = {};
+  const given: Partial<Record<CountName | 'only' | 'reportPath' | 'worker', string>> = {};
   for (const [key, variable] of Object.entries(ENV)) {
     const value = env[variable];
     if (value) given[key as keyof typeof ENV] = value;
@@ -103,6 +109,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   const options: BenchOptions = { ...DEFAULTS, only: given.only ? scenarios(given.only) : [...SCENARIOS] };
   for (const name of COUNTS) if (given[name] !== undefined) options[name] = count(name, given[name]);
   if (given.reportPath) options.reportPath = given.reportPath;
+  if (given.worker) {
+    if (given.worker !== 'process' && given.worker !== 'in-process') throw new Error(`--worker must be process or in-process, not "${given.worker}"`);
+    options.worker = given.worker;
+  }
   return options;
 }
 
@@ -110,5 +120,5 @@ export class UsageRequested extends Error {}
 
 export const USAGE = `npm run bench -- [--only ${SCENARIOS.join(',')}] [--burst N] [--sequential N] [--decision N]
                  [--held K] [--held-probe N] [--directory N] [--timeout SECONDS] [--insert-batch ROWS]
-                 [--report PATH]
+                 [--report PATH] [--worker process|in-process]
 Every option also reads BENCH_<NAME> (BENCH_HELD, BENCH_TIMEOUT, BENCH_ONLY, BENCH_REPORT, ...).`;

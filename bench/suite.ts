@@ -18,7 +18,8 @@ import { sleep } from './stats';
 import { startTemporalBaseline, type TemporalBaseline } from './temporal-baseline';
 
 /**
- * The benchmark suite: the backend (in this process, on the running services) against bare Temporal
+ * The benchmark suite: the backend (the ingress and the relay in this process, the worker in its own
+ * process by default, on the running services) against bare Temporal
  * measured in the same run on the same servers. Writes a JSON report and prints a table.
  * Usage: see options.ts (`npm run bench -- --help`).
  */
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
   const scenarios: BenchReport['scenarios'] = [];
   const failures: BenchReport['failures'] = [];
   try {
-    backend = await startBenchBackend();
+    backend = await startBenchBackend(options.worker);
     baseline = await startTemporalBaseline(backend.config.TEMPORAL_ADDRESS, backend.config.TEMPORAL_NAMESPACE);
     watch = await OutboundWatch.start(backend.kafka, backend.topics);
     channel = await CommandChannel.open(backend.kafka, backend.topics);
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
       options,
       backend: {
         parts: backend?.parts ?? [],
-        workerPlacement: backend?.workerPlacement ?? 'in-process',
+        workerPlacement: backend?.workerPlacement ?? options.worker,
         database: backend?.databaseName ?? '',
         topicNamespace: backend?.config.KAFKA_TOPIC_NAMESPACE ?? '',
         taskQueue: backend?.config.TEMPORAL_TASK_QUEUE ?? '',

@@ -7,8 +7,7 @@ import { autoGrantOneByOne } from './sequential';
 async function untilQuiet(backend: BenchBackend, deadline: number, quietMs = 2000): Promise<boolean> {
   let quietSince: number | null = null;
   while (now() < deadline) {
-    const status = backend.workerStatus();
-    const busy = status.inFlightActivities + status.inFlightActivations > 0;
+    const busy = await backend.workerBusy();
     quietSince = busy ? null : (quietSince ?? now());
     if (quietSince !== null && now() - quietSince >= quietMs) return true;
     await sleep(100);
@@ -45,7 +44,6 @@ export const heldLoad: Scenario = async (context) => {
   const quiet = await untilQuiet(backend, settleStarted + timeoutMs);
   const settleSeconds = (now() - settleStarted) / 1000;
   const memory = backend.workerMemory();
-  const status = backend.workerStatus();
 
   const probeLatencies = await autoGrantOneByOne(channel, watch, org, options.heldProbe, now() + timeoutMs);
   const probe = summarize(probeLatencies);
@@ -66,7 +64,6 @@ export const heldLoad: Scenario = async (context) => {
       rssBytes: memory.rss,
       rssBeforeBytes: memoryBefore.rss,
       heapUsedBytes: memory.heapUsed,
-      cachedWorkflows: status.cachedWorkflows,
     },
     autoGrantWhileHeld: probe,
   };
@@ -79,14 +76,16 @@ export const heldLoad: Scenario = async (context) => {
     ratios,
     rows: [
       { metric: 'taken in (accepted results)', system: rate(system.intakeRate), baseline: '', ratio: '' },
-      { metric: `worker RSS (${backend.workerPlacement}, whole process)`, system: mib(memory.rss), baseline: mib(memoryBefore.rss), ratio: times(ratio(memory.rss, memoryBefore.rss)) },
+      { metric: `worker RSS (${backend.workerPlacement === 'process' ? 'its own process' : 'in-process, whole process'})`, system: mib(memory.rss), baseline: mib(memoryBefore.rss), ratio: times(ratio(memory.rss, memoryBefore.rss)) },
       { metric: 'auto-grant p50, held vs idle', system: ms(probe.p50), baseline: ms(idle?.p50), ratio: times(ratios.p50) },
       { metric: 'auto-grant p99, held vs idle', system: ms(probe.p99), baseline: ms(idle?.p99), ratio: times(ratios.p99) },
     ],
     notes: [
       `sent in ${sentSeconds.toFixed(1)} s (batches of 500 records); ${accepted} accepted${Object.keys(rejections).length ? `, rejected: ${JSON.stringify(rejections)}` : ''}`,
-      `then ${quiet ? '' : 'NOT '}quiet (no activity or workflow task in flight for 2 s) after ${settleSeconds.toFixed(1)} s; ${status.cachedWorkflows} workflows in the worker's cache`,
-      `RSS: process.memoryUsage().rss of this one process, which runs the worker, the ingress, the outbox relay, the bare-Temporal baseline worker and the bench; baseline column: the same before the ${count} requests were sent`,
+      `then ${quiet ? '' : 'NOT '}quiet (the worker idle for 2 s) after ${settleSeconds.toFixed(1)} s`,
+      backend.workerPlacement === 'process'
+        ? `RSS: VmRSS of the worker's own process (node dist/workers/temporal-worker.js, WORKER_MAX_CACHED_WORKFLOWS=${backend.config.WORKER_MAX_CACHED_WORKFLOWS}); baseline column: the same before the ${count} requests were sent`
+        : `RSS: process.memoryUsage().rss of this one process, which runs the worker, the ingress, the outbox relay, the bare-Temporal baseline worker and the bench; baseline column: the same before the ${count} requests were sent`,
       ...(idle ? [] : ['no idle auto-grant figure: run the sequential scenario too for the held/idle ratio']),
       ...partialNote('accepted results', arrived, count, options.timeoutSeconds),
     ],
