@@ -131,6 +131,9 @@ export async function startBenchBackend(placement: WorkerPlacement = 'process'):
     KAFKA_CONSUMER_GROUP: `bench-${run}`,
     // The bench's worker serves no metrics: an `npm start` worker may hold the default port.
     WORKER_OPS_PORT: '0',
+    // Marks the worker process as the bench's own, so that `npm stop` (its sweep of this clone's leftover
+    // processes) leaves it alone.
+    SELFSERVICE_RUN_DIR: path.join(root, '.stack', 'bench-run'),
   };
   const config = loadConfig(environment);
   const ingress = await connectIngress(config, { clientId: `bench-${run}` });
