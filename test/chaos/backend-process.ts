@@ -2,12 +2,25 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** The two processes of the backend, as `services/app.sh` runs them. */
+/**
+ * The processes of the backend, as `services/app.sh` runs them, and the line each prints when ready: a
+ * text line (`worker: polling ...`) or a JSON log line (`{"component":"worker",...,"msg":"polling ..."}`).
+ */
 export const BACKEND_PROCESSES = {
-  worker: { entry: 'workers/temporal-worker.ts', ready: 'worker: polling' },
-  ingress: { entry: 'workers/kafka-ingress.ts', ready: 'ingress: consuming' },
-  relay: { entry: 'workers/outbox-relay-process.ts', ready: 'relay: publishing' },
+  worker: { entry: 'workers/temporal-worker.ts', ready: readyLine('worker', 'polling') },
+  ingress: { entry: 'workers/kafka-ingress.ts', ready: readyLine('ingress', 'consuming') },
+  relay: { entry: 'workers/outbox-relay-process.ts', ready: readyLine('relay', 'publishing') },
 } as const;
+
+function readyLine(component: string, message: string): RegExp {
+  return new RegExp(`^${component}: ${message}|"component":"${component}"[^\\n]*"msg":"${message}`, 'm');
+}
+
+/**
+ * Settings every process started by the harness gets: the ops endpoints (metrics, health) off, so that
+ * several processes of one kind, and the shared stack's own, never compete for their fixed ports.
+ */
+export const HARNESS_PROCESS_ENV: NodeJS.ProcessEnv = { WORKER_OPS_PORT: '0', INGRESS_OPS_PORT: '0', RELAY_OPS_PORT: '0' };
 
 export type BackendProcessName = keyof typeof BACKEND_PROCESSES;
 
@@ -28,6 +41,8 @@ export class BackendProcess {
     private readonly root: string,
     private readonly logDir: string,
     private readonly env: NodeJS.ProcessEnv,
+    /** Names the log files when several processes of one kind run (`worker-2` logs to `worker-2-<n>.log`). */
+    readonly label: string = name,
   ) {}
 
   get pid(): number | undefined {
@@ -38,14 +53,14 @@ export class BackendProcess {
   async start(timeoutMs = 180_000): Promise<{ spawnedAt: number; readyAt: number }> {
     this.incarnation += 1;
     mkdirSync(this.logDir, { recursive: true });
-    this.logFile = path.join(this.logDir, `${this.name}-${this.incarnation}.log`);
+    this.logFile = path.join(this.logDir, `${this.label}-${this.incarnation}.log`);
     const fd = openSync(this.logFile, 'a');
     const tsx = path.join(this.root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
     const spec = BACKEND_PROCESSES[this.name];
     const spawnedAt = Date.now();
     const child = spawn(process.execPath, [tsx, path.join(this.root, spec.entry)], {
       cwd: this.root,
-      env: this.env,
+      env: { ...HARNESS_PROCESS_ENV, ...this.env },
       detached: true, // its own process group
       stdio: ['ignore', fd, fd],
     });
@@ -59,7 +74,7 @@ export class BackendProcess {
       }),
     );
     while (Date.now() - spawnedAt < timeoutMs) {
-      if (readFileSync(this.logFile, 'utf8').includes(spec.ready)) return { spawnedAt, readyAt: Date.now() };
+      if (spec.ready.test(readFileSync(this.logFile, 'utf8'))) return { spawnedAt, readyAt: Date.now() };
       if (exitCode !== undefined) break;
       await sleep(100);
     }

@@ -65,12 +65,13 @@ export class PrivateStack {
     readonly ports: StackPorts,
   ) {}
 
-  static async create(root: string): Promise<PrivateStack> {
+  /** `name`: the folder under .stack/ (`chaos` for the fault suite, `scale-out` for the scale-out run). */
+  static async create(root: string, name = 'chaos'): Promise<PrivateStack> {
     // Without the STACK_DIR override, stack.sh would stop and start the SHARED stack's processes.
     if (!readFileSync(path.join(root, 'services', 'stack.sh'), 'utf8').includes('STACK_DIR=${STACK_DIR:-')) {
       throw new Error('services/stack.sh does not honour STACK_DIR; refusing to run a private stack through it');
     }
-    return new PrivateStack(root, path.join(root, '.stack', 'chaos'), await freePortBlock());
+    return new PrivateStack(root, path.join(root, '.stack', name), await freePortBlock());
   }
 
   get logDir(): string {

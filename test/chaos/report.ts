@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RoundFindings } from './audit';
@@ -68,4 +70,16 @@ export interface ChaosReport {
 export function writeReport(file: string, report: ChaosReport): void {
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/** Which code ran: HEAD and a digest of the uncommitted changes (others edit the backend meanwhile). */
+export function codeState(root: string): Record<string, string> {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  try {
+    const diff = git('diff', 'HEAD');
+    const changed = git('status', '--porcelain').split('\n').filter(Boolean).length;
+    return { head: git('rev-parse', '--short', 'HEAD').trim(), uncommittedFiles: String(changed), diffSha1: createHash('sha1').update(diff).digest('hex').slice(0, 12) };
+  } catch {
+    return { head: 'unknown' };
+  }
 }

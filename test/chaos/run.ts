@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Partitioners, type Producer } from 'kafkajs';
 import { Client as PgClient } from 'pg';
@@ -14,7 +13,7 @@ import { requestWorkflowStarts } from './handover';
 import { Mailbox } from './mailbox';
 import { planOrg, planRound, seedOrg, seedRoundApps, type ChaosOrg, type RoundApps } from './org';
 import { PrivateStack } from './private-stack';
-import { formatTable, problemsOf, RESUME_LIMIT_SECONDS, writeReport, type ChaosReport } from './report';
+import { codeState as codeStateOf, formatTable, problemsOf, RESUME_LIMIT_SECONDS, writeReport, type ChaosReport } from './report';
 import { Approver, sendRequests, type TrackedRequest } from './request-load';
 
 /**
@@ -40,17 +39,7 @@ const ROUND_DEADLINE_MS = 180_000;
 const SETTLE_MS = 5000;
 const APP_ASSIGNED = 'selfservice.dashboard.app-assigned.v1';
 
-/** Which code ran: HEAD and a digest of the uncommitted changes (others edit the backend meanwhile). */
-function codeState(): Record<string, string> {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  try {
-    const diff = git('diff', 'HEAD');
-    const changed = git('status', '--porcelain').split('\n').filter(Boolean).length;
-    return { head: git('rev-parse', '--short', 'HEAD').trim(), uncommittedFiles: String(changed), diffSha1: createHash('sha1').update(diff).digest('hex').slice(0, 12) };
-  } catch {
-    return { head: 'unknown' };
-  }
-}
+const codeState = () => codeStateOf(root);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (message: string) => console.log(`chaos ${new Date().toISOString().slice(11, 19)} ${message}`);
