@@ -264,9 +264,10 @@ Self Service backend is running.
   Temporal Web UI   http://127.0.0.1:8233   (every request is a workflow: app-request-<requestId>;
                                             payloads are encrypted, the UI decodes them through :8888:
                                             sign in once at http://127.0.0.1:8888/login with the token in
-                                            .stack/codec-token, then turn on "include cross-origin
-                                            credentials" in the UI's codec server settings)
-  Mailpit (emails)  http://127.0.0.1:8025   (API: /api/v1/messages)
+                                            .stack/codec-token; in the UI's codec server settings choose
+                                            "Use my browser setting", enter http://127.0.0.1:8888 and turn
+                                            on "Include cross-origin credentials"; README, "Security")
+  Mailpit (emails)  http://127.0.0.1:8025   (open it in a browser; API: /api/v1/messages)
   Kafka             127.0.0.1:9092          (topics selfservice.*.v1)
 Try it:   npm run cli -- available-apps org-acme
           npm run cli -- send selfservice.app.requested.v1 '{"orgId":"org-acme","userId":"u-alice","appId":"app-expenses","comment":"for the offsite"}'
