@@ -15,5 +15,7 @@ export function createDatabase(databaseUrl: string, topicNamespace = ''): Databa
     // Outbox rows take the deployment's topic namespace from this setting (a column default).
     adapter: new PrismaPg({ connectionString: databaseUrl, options: `-c selfservice.topic_namespace=${topicNamespace}` }),
     transactionOptions: { maxWait: 10_000, timeout: 15_000 },
+    // Errors name the field and the problem, never the query's arguments (names, emails): they reach log lines.
+    errorFormat: 'minimal',
   });
 }

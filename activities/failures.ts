@@ -1,3 +1,4 @@
+import { log as activityLog } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 
 /**
@@ -65,13 +66,25 @@ export function isTransient(error: unknown): boolean {
 export const PERMANENT_FAILURE = 'PERMANENT_FAILURE';
 
 /**
+ * The activity's logger (Temporal's: it names the workflow id, run id and activity type, and goes to the
+ * process's logger), or a JSON line on stderr outside an activity.
+ */
+function logIncident(line: string, fields: Record<string, unknown>): void {
+  try {
+    activityLog.error(line, fields);
+  } catch {
+    process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), msg: line, ...fields })}\n`);
+  }
+}
+
+/**
  * Wraps every activity: a permanent failure is logged once with an incident id (no payload, only the
  * error's name, code and message) and rethrown as a non-retryable failure that carries the incident
  * id, so the workflow can end the command; a transient one is rethrown as it is, to be retried.
  */
 export function classifyingFailures<A extends Record<string, (...args: never[]) => Promise<unknown>>>(
   activities: A,
-  log: (line: string) => void = (line) => console.error(line),
+  log: (line: string, fields: Record<string, unknown>) => void = logIncident,
 ): A {
   const wrapped: Record<string, unknown> = {};
   for (const [name, activity] of Object.entries(activities)) {
@@ -82,7 +95,7 @@ export function classifyingFailures<A extends Record<string, (...args: never[]) 
         if (error instanceof ApplicationFailure || isTransient(error)) throw error;
         const incidentId = `inc-${Math.random().toString(16).slice(2, 10)}${Date.now().toString(16)}`;
         const codes = codesOf(error);
-        log(`incident ${incidentId}: activity ${name} failed permanently: ${codes.length ? `[${codes.join(',')}] ` : ''}${messagesOf(error).slice(0, 500)}`);
+        log(`incident ${incidentId}: activity ${name} failed permanently: ${codes.length ? `[${codes.join(',')}] ` : ''}${messagesOf(error).slice(0, 500)}`, { incidentId });
         throw ApplicationFailure.create({
           type: PERMANENT_FAILURE,
           message: `activity ${name} failed permanently (incident ${incidentId})`,

@@ -1,4 +1,5 @@
 import type { OutboundEvent } from '../events/outbound';
+import { activeTraceparent } from '../events/trace-context';
 import type { EventPublisher } from '../events/publisher';
 import type { TopicName } from '../events/topics';
 import type { Prisma } from '../prisma/client/client';
@@ -18,9 +19,14 @@ export async function enqueueEvents(tx: Transaction, events: readonly OutboundEv
 
 /**
  * Outbox rows as they are stored, for `enqueueEvents` and for the one-statement writes of the hot path
- * (activities/request-change.ts), which insert them in the same statement as their effect.
+ * (activities/request-change.ts), which insert them in the same statement as their effect. Each row
+ * records the `traceparent` of the active span (the activity's, or the ingress command's), so the relay
+ * publishes the event in the trace of the work that wrote it; null when tracing is off.
  */
-export function outboxRowsOf(events: readonly OutboundEvent[]): { id: string; topic: string; type: string; key: string; data: Prisma.InputJsonObject; time: string }[] {
+export function outboxRowsOf(
+  events: readonly OutboundEvent[],
+): { id: string; topic: string; type: string; key: string; data: Prisma.InputJsonObject; time: string; traceparent: string | null }[] {
+  const traceparent = activeTraceparent();
   return events.map((event) => ({
     id: event.id,
     topic: event.topic,
@@ -28,6 +34,7 @@ export function outboxRowsOf(events: readonly OutboundEvent[]): { id: string; to
     key: event.key,
     data: JSON.parse(JSON.stringify(event.data)) as Prisma.InputJsonObject,
     time: new Date(event.time).toISOString(),
+    traceparent: event.traceparent ?? traceparent,
   }));
 }
 
@@ -54,6 +61,7 @@ export function createOutboxActivities({ db, publisher }: OutboxDependencies) {
         key: row.key,
         data: row.data as Record<string, unknown>,
         time: row.time.toISOString(),
+        ...(row.traceparent ? { traceparent: row.traceparent } : {}),
       }));
       await publisher.publish(events);
       await db.outboxEvent.updateMany({

@@ -121,8 +121,8 @@ ledger AS (
   RETURNING 1
 ),
 outbox AS (
-  INSERT INTO "OutboxEvent" ("id", "topic", "type", "key", "data", "time")
-  SELECT e->>'id', e->>'topic', e->>'type', e->>'key', e->'data', (e->>'time')::timestamp(3)
+  INSERT INTO "OutboxEvent" ("id", "topic", "type", "key", "data", "time", "traceparent")
+  SELECT e->>'id', e->>'topic', e->>'type', e->>'key', e->'data', (e->>'time')::timestamp(3), e->>'traceparent'
   FROM (
     SELECT e, n FROM input, jsonb_array_elements(input.c->'events') WITH ORDINALITY AS t(e, n) WHERE (SELECT yes FROM fresh)
     UNION ALL

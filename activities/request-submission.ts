@@ -120,8 +120,8 @@ history AS (
   RETURNING 1
 ),
 outbox AS (
-  INSERT INTO "OutboxEvent" ("id", "topic", "type", "key", "data", "time")
-  SELECT e->>'id', e->>'topic', e->>'type', e->>'key', e->'data', (e->>'time')::timestamp(3)
+  INSERT INTO "OutboxEvent" ("id", "topic", "type", "key", "data", "time", "traceparent")
+  SELECT e->>'id', e->>'topic', e->>'type', e->>'key', e->'data', (e->>'time')::timestamp(3), e->>'traceparent'
   FROM input, jsonb_array_elements(input.c->'events') WITH ORDINALITY AS t(e, n)
   WHERE EXISTS (SELECT 1 FROM ledger)
   ORDER BY n

@@ -82,6 +82,13 @@ const otherHeaders: Json = {
   description: `Any other header: valid UTF-8, at most ${Limits.headerValueBytes} bytes, given once; header names at most ${Limits.headerNameChars} characters.`,
 };
 
+/** CloudEvents distributed-tracing extension (W3C Trace Context): optional, both ways. */
+const TRACEPARENT_DOC =
+  'Optional, CloudEvents distributed-tracing extension: a W3C traceparent (00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>). Inbound, the command is processed in this trace; a value that breaks the W3C format is ignored (never a refusal). Outbound, the trace of the work that wrote the event. Not part of the command\'s content: a retry under another trace is the same command.';
+const TRACESTATE_DOC = 'Optional, with traceparent only: a W3C tracestate (at most 32 key=value members, 512 characters); an invalid one is ignored.';
+const traceparent: Json = { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$', description: TRACEPARENT_DOC };
+const tracestate: Json = { type: 'string', maxLength: 512, description: TRACESTATE_DOC };
+
 /** Inbound binary mode: the envelope in `ce_*` headers, the data as the JSON body. */
 function inboundBinaryHeaders(): Json {
   return {
@@ -95,6 +102,8 @@ function inboundBinaryHeaders(): Json {
       ce_type: attribute(Limits.ceType, 'The command type.'),
       ce_time: { type: 'string', format: 'date-time', description: 'RFC 3339 with an offset.' },
       ce_subject: attribute(Limits.ceSubject, 'Optional subject.'),
+      ce_traceparent: traceparent,
+      ce_tracestate: tracestate,
       'content-type': {
         type: 'string',
         description: 'application/json, or absent. A value starting with application/cloudevents+json means structured mode.',
@@ -125,6 +134,8 @@ function inboundStructured(): { headers: Json; payload: Json } {
         type: attribute(Limits.ceType, 'The command type.'),
         time: { type: 'string', format: 'date-time', description: 'RFC 3339 with an offset.' },
         subject: attribute(Limits.ceSubject, 'Optional subject.'),
+        traceparent,
+        tracestate,
         data: {},
       },
     },
@@ -142,6 +153,8 @@ function outboundHeaders(): Json {
       ce_source: { type: 'string', const: EVENT_SOURCE },
       ce_type: { type: 'string' },
       ce_time: { type: 'string', format: 'date-time' },
+      ce_traceparent: traceparent,
+      ce_tracestate: tracestate,
       'content-type': { type: 'string', const: 'application/json' },
     },
   };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FORBIDDEN_IN_NAMES, Limits, PROTOTYPE_KEYS } from './limits';
+import { traceContextOf } from './trace-context';
 import { describeIssues } from './validation';
 
 /**
@@ -14,6 +15,9 @@ export interface CloudEvent<T = unknown> {
   type: string;
   time?: string;
   subject?: string;
+  /** Distributed-tracing extension (W3C Trace Context); an invalid inbound value is dropped, not refused. */
+  traceparent?: string;
+  tracestate?: string;
   data: T;
 }
 
@@ -149,7 +153,7 @@ export function decodeCloudEvent(record: KafkaRecord): DecodeResult {
     const type = usable(candidate.type, Limits.ceType);
     if (!envelope.success) return { ok: false, reason: `invalid CloudEvent: ${describeIssues(envelope.error.issues)}`, id, type };
     if (!('data' in candidate)) return { ok: false, reason: 'the CloudEvent has no data', id, type };
-    return { ok: true, event: { ...envelope.data, specversion: '1.0', data: candidate.data } };
+    return { ok: true, event: { ...envelope.data, specversion: '1.0', ...traceContextOf(candidate), data: candidate.data } };
   }
 
   const envelope = envelopeSchema.safeParse({
@@ -166,7 +170,8 @@ export function decodeCloudEvent(record: KafkaRecord): DecodeResult {
     return { ok: false, reason: `invalid CloudEvent headers (binary mode): ${describeIssues(envelope.error.issues.map((issue) => ({ ...issue, path: issue.path.map((p) => `ce_${String(p)}`) })))}`, id, type };
   }
   if (!body.ok) return { ok: false, reason: body.reason, id, type };
-  return { ok: true, event: { ...envelope.data, specversion: '1.0', data: body.json } };
+  const trace = traceContextOf({ traceparent: record.headers.ce_traceparent, tracestate: record.headers.ce_tracestate });
+  return { ok: true, event: { ...envelope.data, specversion: '1.0', ...trace, data: body.json } };
 }
 
 /** Binary-mode encoding, the form the backend emits. */
@@ -180,5 +185,7 @@ export function encodeCloudEvent(event: CloudEvent, key: string | null): KafkaRe
   };
   if (event.time) headers.ce_time = event.time;
   if (event.subject) headers.ce_subject = event.subject;
+  if (event.traceparent) headers.ce_traceparent = event.traceparent;
+  if (event.traceparent && event.tracestate) headers.ce_tracestate = event.tracestate;
   return { key, value: Buffer.from(JSON.stringify(event.data)), headers };
 }

@@ -63,9 +63,32 @@ export function createKafka(settings: KafkaSettings): Kafka {
   return kafka;
 }
 
+export type KafkaLogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type KafkaLog = (level: KafkaLogLevel, message: string, fields: Record<string, unknown>) => void;
+
+/** Where kafkajs's own log lines go (the process's logger, set once by its wiring); unset: kafkajs's console logger. */
+let kafkaLog: KafkaLog | null = null;
+
+export function routeKafkaLogs(log: KafkaLog | null): void {
+  kafkaLog = log;
+}
+
+const KAFKA_LOG_LEVELS: Partial<Record<logLevel, KafkaLogLevel>> = { [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug' };
+
+/** kafkajs's log entries as lines of `log`: the message, the namespace and the broker, the error's text (no record content). */
+function kafkaLogCreator(log: KafkaLog) {
+  return () =>
+    ({ namespace, level, log: entry }: { namespace: string; level: logLevel; log: { message: string; [key: string]: unknown } }) => {
+      const { message, broker, clientId, groupId, error, retryCount } = entry;
+      const fields = Object.fromEntries(Object.entries({ namespace, broker, clientId, groupId, error, retryCount }).filter(([, value]) => value !== undefined && value !== ''));
+      log(KAFKA_LOG_LEVELS[level] ?? 'info', message, fields);
+    };
+}
+
 function newKafka(settings: KafkaSettings, retry: RetryOptions, level: logLevel): Kafka {
   const { brokers, clientId, ssl } = settings;
-  return new Kafka({ brokers, clientId, ssl, sasl: saslFor(settings), logLevel: level, connectionTimeout: 3000, retry });
+  const logCreator = kafkaLog ? kafkaLogCreator(kafkaLog) : undefined;
+  return new Kafka({ brokers, clientId, ssl, sasl: saslFor(settings), logLevel: level, connectionTimeout: 3000, retry, ...(logCreator ? { logCreator } : {}) });
 }
 
 /** A safe one-line description of how a client connects (no secret), for logs and messages. */

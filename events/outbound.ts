@@ -72,6 +72,9 @@ export interface OutboundDraft {
 export interface OutboundEvent extends OutboundDraft {
   id: string;
   time: string;
+  /** W3C trace context of the work that wrote the event (CloudEvents distributed-tracing extension). */
+  traceparent?: string;
+  tracestate?: string;
 }
 
 // --- data of each outbound type ------------------------------------------------------------------

@@ -4,6 +4,7 @@ import type { InboundRecord } from './dead-letters';
 import { inboundCommands, isInboundType, type Command } from './inbound';
 import { bounded, FORBIDDEN_IN_NAMES, Limits } from './limits';
 import type { Topics } from './topics';
+import type { TraceContext } from './trace-context';
 import { describeIssues } from './validation';
 
 /**
@@ -13,7 +14,7 @@ import { describeIssues } from './validation';
  */
 
 export type ParsedRecord =
-  | { ok: true; command: Command; fingerprint: string }
+  | { ok: true; command: Command; fingerprint: string; trace?: TraceContext }
   | { ok: false; code: string; reason: string; commandId?: string; commandType?: string; source?: string; orgId?: string };
 
 /** Canonical JSON (sorted keys), so the same content in another key order has the same fingerprint. */
@@ -102,6 +103,8 @@ export function parseRecord(record: InboundRecord, topics: Topics, maxEventBytes
     receivedAt: new Date().toISOString(),
     data: data.data,
   } as Command;
-  return { ok: true, command, fingerprint: fingerprintOf([event.source, event.type, event.data]) };
+  // The trace context is not content: a retry under another trace is the same command.
+  const trace = event.traceparent ? { traceparent: event.traceparent, ...(event.tracestate ? { tracestate: event.tracestate } : {}) } : undefined;
+  return { ok: true, command, fingerprint: fingerprintOf([event.source, event.type, event.data]), ...(trace ? { trace } : {}) };
 }
 

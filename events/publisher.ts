@@ -25,7 +25,7 @@ export class KafkaEventPublisher implements EventPublisher {
     const byTopic = new Map<string, ReturnType<typeof encodeCloudEvent>[]>();
     for (const event of events) {
       const record = encodeCloudEvent(
-        { specversion: '1.0', id: event.id, source: EVENT_SOURCE, type: event.type, time: event.time, data: event.data },
+        { specversion: '1.0', id: event.id, source: EVENT_SOURCE, type: event.type, time: event.time, traceparent: event.traceparent, tracestate: event.tracestate, data: event.data },
         event.key,
       );
       const topic = this.topics[event.topic];

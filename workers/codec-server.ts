@@ -5,7 +5,10 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ConfigError, loadConfig, type Config } from './config';
+import { componentLogger, configureLogging, logLine } from './logger';
 import { codecFromConfig } from './payload-codec';
+import { newProcessRegistry, OpsEndpoints } from './ops-server';
+import { Counter } from 'prom-client';
 
 /**
  * The remote codec endpoint the Temporal Web UI calls to show encrypted payloads in clear to operators
@@ -45,6 +48,13 @@ export interface CodecServerOptions {
   enableEncode?: boolean;
   /** Where refusals are reported (never with a token). */
   log?: (line: string) => void;
+  /**
+   * GET /metrics, /livez and /readyz (workers/ops-server.ts): answered before any check, without
+   * authentication or CORS headers; they carry no payload.
+   */
+  ops?: OpsEndpoints;
+  /** Told the status of every other answer (for the metrics). */
+  onResponse?: (status: number) => void;
 }
 
 export const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
@@ -187,6 +197,8 @@ export function createCodecServer(codec: PayloadCodec, optionsOrOrigins: CodecSe
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    if (options.ops && (await options.ops.handle(request, response))) return;
+    if (options.onResponse) response.once('finish', () => options.onResponse?.(response.statusCode));
     // DNS rebinding: a page of another site whose name resolves to this address sends its own Host.
     const hostHeader = request.headers.host;
     if (!hostHeader) return refuse(request, response, 400, 'a Host header is required');
@@ -329,24 +341,36 @@ export function codecServerOptionsFromConfig(config: Config, log?: (line: string
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const options = codecServerOptionsFromConfig(config, (line) => console.warn(line));
+  configureLogging(config);
+  const log = componentLogger('codec-server');
+  const options = codecServerOptionsFromConfig(config, logLine(log, 'warn'));
   // Decoding for display: payloads written before encryption are shown as they are; one that does not
   // decrypt is answered 422.
-  const server = createCodecServer(codecFromConfig(config, { allowPlaintext: true, onRefused: 'throw' }), options);
+  const registry = newProcessRegistry('codec-server');
+  const responses = new Counter({ name: 'selfservice_codec_responses_total', help: 'Answers of the codec server (ops paths excepted), by HTTP status', labelNames: ['status'], registers: [registry] });
+  const ops: OpsEndpoints = new OpsEndpoints({ registry, readiness: () => ({ listening: server.listening }) });
+  const server: Server = createCodecServer(codecFromConfig(config, { allowPlaintext: true, onRefused: 'throw' }), {
+    ...options,
+    ops,
+    onResponse: (status) => responses.inc({ status: String(status) }),
+  });
   server.listen(config.CODEC_SERVER_PORT, config.CODEC_SERVER_HOST, () => {
-    console.log(
+    log.info(
       `codec-server: listening on http://${config.CODEC_SERVER_HOST}:${config.CODEC_SERVER_PORT} for ${config.CODEC_CORS_ORIGINS.join(', ')} ` +
         `(auth ${config.CODEC_AUTH}, /encode ${config.CODEC_ENABLE_ENCODE ? 'on' : 'off'})`,
     );
   });
-  const stop = () => server.close();
+  const stop = () => {
+    ops.beginShutdown();
+    server.close();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }
 
 if (require.main === module) {
   main().catch((error: unknown) => {
-    console.error('codec-server: failed:', error instanceof Error ? error.message : error);
+    componentLogger('codec-server').fatal(`codec-server: failed: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;
   });
 }

@@ -16,7 +16,9 @@ import { commandRef, type AuditDraft, type CommandResult } from '../rules/comman
 import { reviewSignal } from '../workflows/app-request';
 import { SelfServiceCommandType, SelfServiceOrgId } from '../workflows/search-attributes';
 import { orgOf, routeOf, type ApplyRoute, type UpdateRoute, type WorkflowRoute } from './command-catalog';
+import { commandIds } from './command-ids';
 import type { CommandRouter, RouteContext } from './ingress';
+import type { LogLine } from './logger';
 
 export interface TemporalRouterOptions {
   client: Client;
@@ -24,7 +26,8 @@ export interface TemporalRouterOptions {
   taskQueue: string;
   /** True for a failure that waiting can cure; anything else is the command's own (permanent) fault. */
   isTransient(error: unknown): boolean;
-  log?: (message: string) => void;
+  /** Log lines (the process's logger); the router binds each to its command's ids. */
+  log?: LogLine;
 }
 
 const HEARTBEAT_MS = 3000;
@@ -138,7 +141,7 @@ export class TemporalCommandRouter implements CommandRouter {
   private incident(command: Command, error: unknown): string {
     const incidentId = `inc-${createHash('sha256').update(`${command.commandId}:${Date.now()}:${Math.random()}`).digest('hex').slice(0, 16)}`;
     const reason = error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 500) : 'unknown error';
-    this.options.log?.(`incident ${incidentId}: command ${command.commandId} (${command.type}) failed permanently: ${reason}`);
+    this.options.log?.(`incident ${incidentId}: command ${command.commandId} (${command.type}) failed permanently: ${reason}`, { ...commandIds(command), incidentId });
     return incidentId;
   }
 

@@ -96,6 +96,20 @@ const configSchema = z.object({
    * keeps the worker's memory flat however many requests are pending.
    */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(1000),
+  // ---- Operations: metrics, health, shutdown (README "Operations") ---------------------------------
+  /** Address the ops endpoints (GET /metrics, /livez, /readyz) of the worker, the ingress and the relay bind to. */
+  OPS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Port of each process's ops endpoint; 0 turns it off. The codec server answers them on CODEC_SERVER_PORT. */
+  WORKER_OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  INGRESS_OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+  RELAY_OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
+  /**
+   * After SIGTERM/SIGINT a process finishes what it holds for at most this long (the worker its activities
+   * and tasks, the ingress its batch, the relay its pass), then exits; keep it under the orchestrator's
+   * kill timeout (Kubernetes: terminationGracePeriodSeconds, 30 by default).
+   */
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(1).max(3600).default(25),
+  // ---- end of operations ---------------------------------------------------------------------------
   CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
   CODEC_SERVER_PORT: z.coerce.number().int().min(1).max(65535).default(8888),
   /** Web UI origins allowed to call the codec server. */
@@ -141,6 +155,18 @@ const configSchema = z.object({
   /** Temporal Cloud API key (sent as a bearer token; implies TLS). */
   TEMPORAL_API_KEY: z.string().min(1).optional(),
   // ---- end of Temporal connection security ---------------------------------------------------------
+  // ---- Logs and traces (workers/logger.ts, workers/tracing.ts) -------------------------------------
+  /** Level of the JSON log lines (pino): fatal, error, warn, info, debug, trace or silent. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `otlp`: export traces over OTLP/HTTP; `none`: no tracing. Unset: on when an OTLP endpoint is set, off otherwise. */
+  TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
+  /** The OTLP/HTTP collector (the standard variable; traces go to <endpoint>/v1/traces). Empty means unset. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess((value) => (value === '' ? undefined : value), z.url({ protocol: /^https?$/ }).optional()),
+  /** The full OTLP/HTTP traces URL, when it is not <endpoint>/v1/traces (the standard variable). */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.preprocess((value) => (value === '' ? undefined : value), z.url({ protocol: /^https?$/ }).optional()),
+  /** service.name of the spans; default: selfservice-worker, selfservice-ingress, selfservice-relay. */
+  OTEL_SERVICE_NAME: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(1).max(200).optional()),
+  // ---- end of logs and traces ----------------------------------------------------------------------
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -5,6 +5,10 @@ import type { Command } from '../events/inbound';
 import { bounded } from '../events/limits';
 import { fingerprintOf, parseRecord, type ParsedRecord } from '../events/parse-record';
 import { inboundTopics, type Topics } from '../events/topics';
+import type { TraceContext } from '../events/trace-context';
+import { commandIds } from './command-ids';
+import type { LogFields, LogLine } from './logger';
+import { inCommandSpan, inGroupSpan } from './tracing';
 
 /**
  * Kafka ingress: turns each inbound record into a validated command and hands it to the router.
@@ -75,7 +79,24 @@ export interface IngressDependencies {
   /** True for a failure that waiting can cure (a service down); anything else is permanent. */
   isTransient(error: unknown): boolean;
   maxEventBytes?: number;
-  log?: (message: string) => void;
+  /** Log lines; each is bound to the ids of its record and command (commandId, requestId, workflowId). */
+  log?: LogLine;
+  /** Where counts and timings go (workers/metrics.ts); none in most tests. */
+  metrics?: IngressMetrics;
+}
+
+/** What the ingress reports for Prometheus (workers/metrics.ts). Labels: topics, codes, kinds, outcomes only. */
+export interface IngressMetrics {
+  /** A record taken off its topic: `valid` (a command) or `invalid` (dead-lettered). */
+  record(topic: string, outcome: 'valid' | 'invalid'): void;
+  claim(result: 'new' | 'repeat' | 'conflict'): void;
+  deadLetter(topic: string, code: string): void;
+  rejection(code: string): void;
+  /** `count` records of one kind were handled in `seconds` (one group, or one record). */
+  handled(kind: 'apply' | 'workflow' | 'update' | 'refused', seconds: number, count: number): void;
+  lag(topic: string, partition: number, lag: number): void;
+  /** The consumer joined (true) or left / lost (false) its group. */
+  membership(joined: boolean): void;
 }
 
 const RETRY_DELAYS_MS = [200, 500, 1000, 2000, 3000];
@@ -138,7 +159,24 @@ function conflictOf(command: Command, fingerprint: string): IngressRejection {
   };
 }
 
+/** The dependencies with every log line bound to `fields`. */
+function boundTo(deps: IngressDependencies, fields: LogFields): IngressDependencies {
+  const { log } = deps;
+  return log ? { ...deps, log: (message, more) => log(message, { ...fields, ...more }) } : deps;
+}
+
+/** Where a record is, as log fields. */
+function recordFields(record: InboundRecord): LogFields {
+  return { topic: bounded(record.topic, 255), partition: record.partition, offset: record.offset };
+}
+
+/** One record, in a span of its own (a child of the trace it carries), its log lines bound to its ids. */
 async function handleParsed(record: InboundRecord, parsed: ParsedRecord, deps: IngressDependencies, heartbeat: () => Promise<void>): Promise<void> {
+  const fields = { ...recordFields(record), ...(parsed.ok ? commandIds(parsed.command) : parsed.commandId ? { commandId: parsed.commandId } : {}) };
+  await inCommandSpan(record, parsed, () => handleParsedRecord(record, parsed, boundTo(deps, fields), heartbeat));
+}
+
+async function handleParsedRecord(record: InboundRecord, parsed: ParsedRecord, deps: IngressDependencies, heartbeat: () => Promise<void>): Promise<void> {
   const where = whereOf(record);
   if (!parsed.ok) {
     const refused = parsed;
@@ -183,7 +221,7 @@ async function handleParsed(record: InboundRecord, parsed: ParsedRecord, deps: I
   }
 }
 
-type Applicable = { record: InboundRecord; command: Command; fingerprint: string };
+type Applicable = { record: InboundRecord; command: Command; fingerprint: string; trace?: TraceContext };
 
 /** At most this many one-transaction commands go into one database transaction. */
 const MAX_GROUP = 500;
@@ -201,6 +239,8 @@ export async function handleRecords(
   deps: IngressDependencies,
   heartbeat: () => Promise<void>,
   handled: (offset: string) => void,
+  /** False once the consumer is stopping: what is not begun is left for the next member (its offset unresolved). */
+  keepGoing: () => boolean = () => true,
 ): Promise<void> {
   let group: Applicable[] = [];
   let kind: 'apply' | 'workflow' | null = null;
@@ -208,21 +248,30 @@ export async function handleRecords(
     if (group.length === 0) return;
     const taking = group;
     group = [];
+    const began = performance.now();
     if (kind === 'apply') await applyGroup(taking, deps, heartbeat);
     else await startGroup(taking, deps, heartbeat);
+    deps.metrics?.handled(kind ?? 'workflow', (performance.now() - began) / 1000, taking.length);
     handled(taking[taking.length - 1]!.record.offset);
   };
   for (const record of records) {
+    if (!keepGoing()) {
+      group = []; // not begun: redelivered to whoever takes the partition
+      return;
+    }
     const parsed = parsedOrIncident(record, deps);
+    deps.metrics?.record(record.topic, parsed.ok ? 'valid' : 'invalid');
     const next = parsed.ok ? deps.router.kindOf(parsed.command) : null;
     if (parsed.ok && (next === 'apply' || next === 'workflow')) {
       if (next !== kind || group.length >= (next === 'apply' ? MAX_GROUP : STARTS_AT_ONCE)) await flush();
       kind = next;
-      group.push({ record, command: parsed.command, fingerprint: parsed.fingerprint });
+      group.push({ record, command: parsed.command, fingerprint: parsed.fingerprint, trace: parsed.trace });
       continue;
     }
     await flush();
+    const began = performance.now();
     await handleParsed(record, parsed, deps, heartbeat);
+    deps.metrics?.handled(parsed.ok ? 'update' : 'refused', (performance.now() - began) / 1000, 1);
     handled(record.offset);
   }
   await flush();
@@ -230,11 +279,16 @@ export async function handleRecords(
 
 /** Commands that start workflows of their own: each handled as on its own, all at once. */
 async function startGroup(group: readonly Applicable[], deps: IngressDependencies, heartbeat: () => Promise<void>): Promise<void> {
-  await Promise.all(group.map(({ record, command, fingerprint }) => handleParsed(record, { ok: true, command, fingerprint }, deps, heartbeat)));
+  await Promise.all(group.map(({ record, command, fingerprint, trace }) => handleParsed(record, { ok: true, command, fingerprint, trace }, deps, heartbeat)));
 }
 
-/** A group in one transaction; should the group itself fail permanently, each command is handled on its own. */
+/** A group in one transaction, in one span linked to each command's trace; should it fail permanently, each command is handled on its own. */
 async function applyGroup(group: readonly Applicable[], deps: IngressDependencies, heartbeat: () => Promise<void>): Promise<void> {
+  const fields = group.length === 1 ? commandIds(group[0]!.command) : { commands: group.length };
+  await inGroupSpan(group, () => applyGroupInTransaction(group, boundTo(deps, { ...recordFields(group[0]!.record), ...fields }), heartbeat));
+}
+
+async function applyGroupInTransaction(group: readonly Applicable[], deps: IngressDependencies, heartbeat: () => Promise<void>): Promise<void> {
   const where = `${whereOf(group[0]!.record)}..${group[group.length - 1]!.record.offset}`;
   try {
     await untilDone(`applying ${where}`, async () => {
@@ -243,7 +297,7 @@ async function applyGroup(group: readonly Applicable[], deps: IngressDependencie
       for (const [index, { command, fingerprint }] of group.entries()) {
         if (claims[index] !== 'conflict') applicable.push(command);
         else {
-          deps.log?.(`command id conflict at ${where}: ${command.commandId}`);
+          deps.log?.(`command id conflict at ${where}: ${command.commandId}`, commandIds(command));
           await deps.ledger.reject(conflictOf(command, fingerprint));
         }
       }
@@ -251,7 +305,7 @@ async function applyGroup(group: readonly Applicable[], deps: IngressDependencie
     }, deps, heartbeat);
   } catch (error) {
     deps.log?.(`applying ${where} as a group failed (${describeError(error)}); handling each command on its own`);
-    for (const { record, command, fingerprint } of group) await handleParsed(record, { ok: true, command, fingerprint }, deps, heartbeat);
+    for (const { record, command, fingerprint, trace } of group) await handleParsed(record, { ok: true, command, fingerprint, trace }, deps, heartbeat);
   }
 }
 
@@ -299,6 +353,12 @@ export async function startIngress(options: IngressOptions): Promise<Consumer> {
     heartbeatInterval: 1000,
     retry: { initialRetryTime: 250, maxRetryTime: 3000, retries: Number.MAX_SAFE_INTEGER },
   });
+  const deps = withMetrics(options);
+  const { metrics } = options;
+  if (metrics) {
+    consumer.on(consumer.events.GROUP_JOIN, () => metrics.membership(true));
+    for (const left of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT]) consumer.on(left, () => metrics.membership(false));
+  }
   await consumer.connect();
   await consumer.subscribe({ topics: inboundTopics.map((name) => options.topics[name]), fromBeginning: true });
   await consumer.run({
@@ -316,7 +376,10 @@ export async function startIngress(options: IngressOptions): Promise<Consumer> {
           if (!isRunning() || isStale()) break;
           records.push({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers ?? {} });
         }
-        await handleRecords(records, options, beat, resolveOffset);
+        metrics?.lag(batch.topic, batch.partition, Number(batch.offsetLagLow()));
+        // On stop (SIGTERM) or a rebalance, what is not begun is left unresolved: only what was handled is committed.
+        await handleRecords(records, deps, beat, resolveOffset, () => isRunning() && !isStale());
+        if (isRunning()) metrics?.lag(batch.topic, batch.partition, Number(batch.offsetLag()));
       } finally {
         beating = false;
         clearInterval(timer);
@@ -324,4 +387,36 @@ export async function startIngress(options: IngressOptions): Promise<Consumer> {
     },
   });
   return consumer;
+}
+
+/** The dependencies with the ledger and the dead-letter sink counted (claims, rejections, dead letters). */
+function withMetrics(deps: IngressDependencies): IngressDependencies {
+  const { metrics } = deps;
+  if (!metrics) return deps;
+  const { ledger, deadLetters } = deps;
+  return {
+    ...deps,
+    ledger: {
+      async claim(claim) {
+        const result = await ledger.claim(claim);
+        metrics.claim(result);
+        return result;
+      },
+      async claimAll(claims) {
+        const results = await ledger.claimAll(claims);
+        for (const result of results) metrics.claim(result);
+        return results;
+      },
+      async reject(rejection) {
+        await ledger.reject(rejection);
+        metrics.rejection(rejection.code);
+      },
+    },
+    deadLetters: {
+      async send(record, reason) {
+        await deadLetters.send(record, reason);
+        metrics.deadLetter(record.topic, /^([A-Z][A-Z_]*):/.exec(reason)?.[1] ?? 'OTHER');
+      },
+    },
+  };
 }

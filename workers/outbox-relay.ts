@@ -1,7 +1,10 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { Client, Pool } from 'pg';
 import type { OutboundEvent } from '../events/outbound';
 import type { EventPublisher } from '../events/publisher';
-import { TopicNames, type TopicName } from '../events/topics';
+import { TopicNames, topicsFor, type TopicName } from '../events/topics';
+import { traceContextOf, traceContextOfSpan, withRemoteParent } from '../events/trace-context';
+import { componentLogger, logLine, type LogLine } from './logger';
 
 /**
  * The outbox relay: publishes every OutboxEvent row to Kafka and marks it published.
@@ -38,7 +41,8 @@ export interface OutboxRelayOptions {
   namespace: string;
   /** The logical topics this relay publishes (default: all of the contract); rows of other topics wait. */
   topics?: readonly TopicName[];
-  log?: (message: string) => void;
+  /** Log lines (the process's logger); a batch's lines are bound to its shard. */
+  log?: LogLine;
   /** Counts for Prometheus (workers/metrics.ts); none in tests. */
   metrics?: OutboxRelayMetrics;
   /** Rows per shard and transaction (default 500). */
@@ -80,6 +84,7 @@ interface OutboxRow {
   data: Record<string, unknown>;
   time: Date;
   held: boolean;
+  traceparent: string | null;
 }
 
 // Timestamps are stored without time zone, in UTC (as Prisma writes them).
@@ -95,7 +100,7 @@ const PENDING_SHARDS = `
 /** A shard of a namespace is taken by one relay at a time: pg_try_advisory_xact_lock(hash of the namespace, shard). */
 const TAKE_SHARD = `SELECT pg_try_advisory_xact_lock(hashtext('selfservice-outbox:' || $1), $2) AS taken`;
 const NEXT_BATCH = `
-  SELECT "id", "topic", "type", "key", "data", "time" AT TIME ZONE 'UTC' AS "time", ${STILL_HELD} AS "held" FROM "OutboxEvent"
+  SELECT "id", "topic", "type", "key", "data", "time" AT TIME ZONE 'UTC' AS "time", ${STILL_HELD} AS "held", "traceparent" FROM "OutboxEvent"
   WHERE "shard" = $1 AND "publishedAt" IS NULL AND "topic" = ANY($2::text[]) AND "namespace" = $4
   ORDER BY "position" LIMIT $3
   FOR UPDATE`;
@@ -112,7 +117,7 @@ export async function readOutboxBacklog(query: Pick<Pool, 'query'>, namespace: s
 
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { databaseUrl, publisher, batchSize = 500, pollIntervalMs = 1000 } = options;
-  const log = options.log ?? ((message: string) => console.log(`outbox-relay: ${message}`));
+  const log: LogLine = options.log ?? logLine(componentLogger('relay', { namespace: options.namespace }), 'warn');
   const topics = [...(options.topics ?? (Object.keys(TopicNames) as TopicName[]))];
   const pool = new Pool({ connectionString: databaseUrl, max: SHARDS_AT_ONCE, application_name: 'outbox-relay' });
   pool.on('error', (error) => log(`idle database connection lost: ${brief(error)}`)); // the pool replaces it
@@ -150,7 +155,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         else ready.push(row);
       }
       if (ready.length > 0) {
-        await publisher.publish(ready.map(toEvent));
+        await publishTraced(publisher, ready, options.namespace);
         options.metrics?.published(ready.length);
         await client.query(MARK_PUBLISHED, [ready.map((row) => row.id)]);
       }
@@ -204,7 +209,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         failures += 1;
         options.metrics?.publishFailed();
         const delay = backoffMs(failures);
-        log(`publish failed (attempt ${failures}, next in ${delay} ms): ${brief(error)}`);
+        const shard = /^shard (\d+):/.exec(error instanceof Error ? error.message : '')?.[1];
+        log(`publish failed (attempt ${failures}, next in ${delay} ms): ${brief(error)}`, shard ? { shard: Number(shard) } : undefined);
         if (!stopping) await passAlarm.wait(delay); // notifications do not shorten a back-off, stop() does
       }
     }
@@ -267,7 +273,42 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 }
 
 function toEvent(row: OutboxRow): OutboundEvent {
-  return { id: row.id, topic: row.topic as TopicName, type: row.type, key: row.key, data: row.data, time: row.time.toISOString() };
+  return { id: row.id, topic: row.topic as TopicName, type: row.type, key: row.key, data: row.data, time: row.time.toISOString(), ...(row.traceparent ? { traceparent: row.traceparent } : {}) };
+}
+
+const relayTracer = () => trace.getTracer('selfservice-outbox-relay');
+
+/**
+ * Publishes rows, each in a PRODUCER span (`publish <topic>`), a child of the trace its writer recorded;
+ * the event carries that span's traceparent (`ce_traceparent`). Tracing off, the API's no-op span keeps
+ * the recorded traceparent, which the event then carries as it is.
+ */
+async function publishTraced(publisher: EventPublisher, rows: readonly OutboxRow[], namespace: string): Promise<void> {
+  const spans: Span[] = [];
+  const topics = topicsFor(namespace);
+  const events = rows.map((row) => {
+    const parent = withRemoteParent(ROOT_CONTEXT, traceContextOf({ traceparent: row.traceparent }));
+    const topic = topics[row.topic as TopicName] ?? row.topic;
+    const span = relayTracer().startSpan(
+      `publish ${topic}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: { 'messaging.system': 'kafka', 'messaging.operation': 'publish', 'messaging.destination.name': topic, 'messaging.message.id': row.id, 'cloudevents.event_id': row.id, 'cloudevents.event_type': row.type },
+      },
+      parent,
+    );
+    spans.push(span);
+    const traced = traceContextOfSpan(span.spanContext());
+    return { ...toEvent(row), ...(traced ? { traceparent: traced.traceparent } : {}) };
+  });
+  try {
+    await publisher.publish(events);
+  } catch (error) {
+    for (const span of spans) span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.name : 'error' });
+    throw error;
+  } finally {
+    for (const span of spans) span.end();
+  }
 }
 
 function backoffMs(attempt: number): number {

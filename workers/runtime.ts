@@ -9,7 +9,7 @@ import { isTransient } from '../activities/failures';
 import { appliedHandlerFor } from './command-catalog';
 import { TemporalCommandRouter } from './command-router';
 import { KafkaDeadLetterSink } from '../events/dead-letters';
-import { startIngress, type IngressLedger } from './ingress';
+import { startIngress, type IngressLedger, type IngressMetrics } from './ingress';
 import { createKafka, ensureTopics } from '../events/kafka';
 import { KafkaEventPublisher } from '../events/publisher';
 import type { Topics } from '../events/topics';
@@ -17,6 +17,8 @@ import type { Config } from './config';
 import { kafkaSettingsFrom, topicPolicyFrom } from './kafka-settings';
 import { dataConverterFor } from './payload-codec';
 import { connectClient, connectWorker } from './temporal-connection';
+import { componentLogger, logLine, type LogLine } from './logger';
+import { clientTracingOptions, workerTracingOptions } from './tracing';
 
 /**
  * Wiring of the two processes from the config: the Temporal worker (workflows + activities) and the
@@ -33,7 +35,7 @@ export interface IngressRuntime {
   deadLetters: KafkaDeadLetterSink;
   router: TemporalCommandRouter;
   /** Starts consuming the inbound topics as consumer group `groupId`. */
-  consume(groupId: string, log?: (message: string) => void): Promise<Consumer>;
+  consume(groupId: string, log?: LogLine, metrics?: IngressMetrics): Promise<Consumer>;
   close(): Promise<void>;
 }
 
@@ -50,7 +52,8 @@ export async function connectIngress(
   // A given client (the time-skipping test server's) is the caller's to close.
   const connection = options.temporalClient ? null : await connectClient(config);
   const client =
-    options.temporalClient ?? new Client({ connection: connection!, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
+    options.temporalClient ??
+    new Client({ connection: connection!, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config), ...clientTracingOptions() });
   const ledger: IngressLedger = {
     claim: (claim) => claimCommand(db, claim),
     claimAll: (claims) => claimCommands(db, claims),
@@ -58,7 +61,7 @@ export async function connectIngress(
       await recordRejected(db, { commandId, type: commandType, orgId, ledgerId }, code, message, undefined, details);
     },
   };
-  const router = new TemporalCommandRouter({ client, db, taskQueue: config.TEMPORAL_TASK_QUEUE, isTransient: ingressFailureIsTransient, log: (line) => console.error(`ingress: ${line}`) });
+  const router = new TemporalCommandRouter({ client, db, taskQueue: config.TEMPORAL_TASK_QUEUE, isTransient: ingressFailureIsTransient, log: logLine(componentLogger('ingress'), 'error') });
   return {
     kafka,
     topics,
@@ -67,8 +70,8 @@ export async function connectIngress(
     publisher,
     deadLetters,
     router,
-    consume: (groupId, log) =>
-      startIngress({ kafka, groupId, topics, router, ledger, deadLetters, isTransient: ingressFailureIsTransient, maxEventBytes: config.MAX_EVENT_BYTES, log }),
+    consume: (groupId, log, metrics) =>
+      startIngress({ kafka, groupId, topics, router, ledger, deadLetters, isTransient: ingressFailureIsTransient, maxEventBytes: config.MAX_EVENT_BYTES, log, metrics }),
     async close() {
       await Promise.allSettled([publisher.disconnect(), deadLetters.disconnect(), db.$disconnect(), connection?.close()]);
     },
@@ -94,7 +97,12 @@ export interface WorkerRuntime {
 
 export async function createWorker(
   config: Config,
-  options: { workflowBundle?: WorkerOptions['workflowBundle']; connection?: NativeConnection } = {},
+  options: {
+    workflowBundle?: WorkerOptions['workflowBundle'];
+    connection?: NativeConnection;
+    /** How long shutdown() waits for in-flight tasks (the process entry sets it from SHUTDOWN_GRACE_SECONDS). */
+    shutdown?: Pick<WorkerOptions, 'shutdownGraceTime' | 'shutdownForceTime'>;
+  } = {},
 ): Promise<WorkerRuntime> {
   const kafka = createKafka({ ...kafkaSettingsFrom(config), clientId: `${config.KAFKA_CLIENT_ID}-worker` });
   const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE, topicPolicyFrom(config));
@@ -113,7 +121,10 @@ export async function createWorker(
     activities: createActivities({ db, publisher, mailer, handlerFor: appliedHandlerFor }),
     dataConverter: dataConverterFor(config),
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    ...options.shutdown,
     ...workflows,
+    // Tracing (off: nothing): a bundle given must then carry the tracing interceptors itself.
+    ...workerTracingOptions(Boolean(options.workflowBundle)),
   });
   return {
     worker,

@@ -121,8 +121,19 @@ describe('Kafka over TLS and SASL (a private SASL_SSL broker)', () => {
     const env = { ...broker.env(scram512({ username: 'alice', password: wrong })), KAFKA_TOPIC_NAMESPACE: 'never-created.' };
     const ingress = await runProcess('workers/kafka-ingress.ts', [], env);
     expect(ingress.code).toBe(1);
-    expect(ingress.stderr).toContain('ingress: failed: Kafka refused the SASL credentials of user "alice" (mechanism scram-sha-512)');
-    expect(ingress.stderr).toContain('Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SASL_MECHANISM');
+    // Its log lines are JSON (workers/logger.ts): the message is the line's msg.
+    const messages = ingress.stderr
+      .split('\n')
+      .map((line) => {
+        try {
+          return String((JSON.parse(line) as { msg?: unknown }).msg ?? line);
+        } catch {
+          return line;
+        }
+      })
+      .join('\n');
+    expect(messages).toContain('ingress: failed: Kafka refused the SASL credentials of user "alice" (mechanism scram-sha-512)');
+    expect(messages).toContain('Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SASL_MECHANISM');
     expect(`${ingress.stdout}${ingress.stderr}`).not.toContain(wrong);
     expect(ingress.ms).toBeLessThan(30_000); // tsx start included; the retries alone would take longer
 

@@ -5,6 +5,7 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { dataConverterFor } from '../../workers/payload-codec';
 import { HISTORY_DIR, LEGACY_HISTORY_DIR } from '../support/histories';
 import { testConfig } from '../support/test-config';
+import { replayTracingSinks, WORKFLOW_TRACING_MODULE } from '../../workers/tracing';
 
 /**
  * Replays committed histories of finished workflows against today's workflow code. A change to a
@@ -58,6 +59,18 @@ describe('replay of committed workflow histories', () => {
     const history = JSON.parse(readFileSync(file, 'utf8'));
     const workflowBundle = { code: readFileSync(process.env.SELFSERVICE_WORKFLOW_BUNDLE!, 'utf8') };
     await expect(Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverterFor(testConfig()) }, history, name)).resolves.toBeUndefined();
+  });
+});
+
+describe('replay with the tracing interceptors (a worker that starts tracing replays what ran without it)', () => {
+  let workflowBundle: { code: string };
+  beforeAll(async () => {
+    workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), workflowInterceptorModules: [WORKFLOW_TRACING_MODULE] });
+  });
+
+  test.each(histories)('%s replays without non-determinism', async (name, file) => {
+    const history = JSON.parse(readFileSync(file, 'utf8'));
+    await expect(Worker.runReplayHistory({ workflowBundle, dataConverter: dataConverterFor(testConfig()), ...replayTracingSinks() }, history, name)).resolves.toBeUndefined();
   });
 });
 

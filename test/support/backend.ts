@@ -12,6 +12,8 @@ import type { Config } from '../../workers/config';
 import { dataConverterFor } from '../../workers/payload-codec';
 import { startOutboxRelay, type OutboxRelay } from '../../workers/outbox-relay';
 import { connectIngress, createWorker } from '../../workers/runtime';
+import { startTracing, type Tracing } from '../../workers/tracing';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { testConfig } from './test-config';
 
 /**
@@ -46,12 +48,19 @@ export interface BackendOptions {
   overrides?: Partial<Record<keyof Config, string>>;
   /** Run against this Temporal server (the time-skipping one) instead of the dev server. */
   temporal?: { client: Client; connection: NativeConnection };
+  /**
+   * Trace into this exporter (as TRACES_EXPORTER=otlp does into OTLP), with a workflow bundle made with the
+   * tracing interceptors (`workflowInterceptorModules: [WORKFLOW_TRACING_MODULE]`).
+   */
+  tracing?: { exporter: SpanExporter; workflowBundle: { code: string } };
 }
 
 export async function startTestBackend(options: BackendOptions = {}): Promise<TestBackend> {
   const config = testConfig(options.overrides);
+  // Before any client or worker: they take their interceptors from the tracing that runs.
+  const tracing: Tracing | null = options.tracing ? startTracing(config, { serviceName: 'selfservice-test', exporter: options.tracing.exporter }) : null;
   const ingress = await connectIngress(config, { clientId: 'selfservice-test', temporalClient: options.temporal?.client });
-  const worker = await createWorker(config, { workflowBundle: workflowBundle(), connection: options.temporal?.connection });
+  const worker = await createWorker(config, { workflowBundle: options.tracing?.workflowBundle ?? workflowBundle(), connection: options.temporal?.connection });
   const workerRun = worker.worker.run();
   const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, namespace: config.KAFKA_TOPIC_NAMESPACE, publisher: ingress.publisher, log: (message) => console.warn(`relay: ${message}`) });
   const producer = ingress.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
@@ -82,6 +91,7 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
       await relay.stop();
       await producer.disconnect();
       await ingress.close();
+      await tracing?.shutdown();
     },
   };
   await backend.startIngress();

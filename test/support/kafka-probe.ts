@@ -66,11 +66,11 @@ export async function sendCommand(
   topic: string,
   type: string,
   data: unknown,
-  options: { id?: string; key?: string } = {},
+  options: { id?: string; key?: string; traceparent?: string; tracestate?: string } = {},
 ): Promise<string> {
   const id = options.id ?? randomUUID();
   const record = encodeCloudEvent(
-    { specversion: '1.0', id, source: 'urn:test', type, time: new Date().toISOString(), data },
+    { specversion: '1.0', id, source: 'urn:test', type, time: new Date().toISOString(), traceparent: options.traceparent, tracestate: options.tracestate, data },
     options.key ?? ((data as { orgId?: string }).orgId ?? null),
   );
   await producer.send({ topic, messages: [{ key: record.key, value: record.value, headers: record.headers as IHeaders }] });
