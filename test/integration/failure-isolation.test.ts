@@ -64,7 +64,11 @@ describe('failure isolation', () => {
   test('a command refused by the database ends with INTERNAL_ERROR and an incident id; the next one on its partition goes on', async () => {
     const org = await seedOrg(commands, { users: ['poison'], adminRoles: { poison: ['SUPER_ADMIN'] } });
     const logged: string[] = [];
-    const spy = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(' ')));
+    // The one logger writes errors as JSON lines to stderr.
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+      logged.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write);
     try {
       await withPoison('AuditEntry', 'actorId', org.user('poison'), async () => {
         const poisoned = await sendCommand(backend.producer, backend.topics.adminCommands, 'selfservice.settings.update-requested.v1', {

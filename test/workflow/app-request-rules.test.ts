@@ -262,6 +262,8 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
         {
           transitions: [expect.objectContaining({ name: 'app.access_request.cancel', actorId: 'u-requester', status: 'CANCELLED' })],
           accepted: expect.objectContaining({ command: { commandId: 'cmd-cancel', type: 'selfservice.app-request.cancelled.v1', orgId: 'org-1' } }),
+          // Whose request it is, from the plan: the change's events are made without reading the request back.
+          request: { orgId: 'org-1', appId: 'app-1', requesterId: 'u-requester' },
         },
       ]);
       expect(request.outcomeNotices).toEqual([]);
@@ -319,7 +321,9 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
       // The Update returns once the resend is acknowledged; its emails go out beside it.
       await eventually(() => request.approverNotices.length === 2);
       expect(request.approverNotices.map((notice) => notice.notice)).toEqual(['request', 'resend-1']);
-      expect(request.changes).toEqual([{ transitions: [], accepted: expect.objectContaining({ details: expect.objectContaining({ action: 'RESEND' }) }) }]);
+      expect(request.changes).toEqual([
+        { transitions: [], accepted: expect.objectContaining({ details: expect.objectContaining({ action: 'RESEND' }) }), request: { orgId: 'org-1', appId: 'app-1', requesterId: 'u-requester' } },
+      ]);
 
       const view = await request.handle.executeUpdate(administerUpdate, { args: [{ actorId: 'u-admin', action: 'OVERRIDE', reason: 'urgent', commandId: 'cmd-override', orgId: 'org-1' }] });
       expect(view.status).toBe('APPROVED');
