@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { componentLogger, logLine } from './logger';
 
 /**
  * The operations endpoint of a process (README "Operations"): GET /metrics (Prometheus text), /livez
@@ -118,7 +119,7 @@ export function createOpsServer(endpoints: OpsEndpoints): Server {
 export async function startOpsServer(endpoints: OpsEndpoints, options: { host: string; port: number; name: string; log?: (line: string) => void }): Promise<Server | null> {
   if (options.port === 0) return null;
   const server = createOpsServer(endpoints);
-  const log = options.log ?? ((line: string) => console.log(`${options.name}: ${line}`));
+  const log = options.log ?? logLine(componentLogger(options.name));
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -162,7 +163,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  * off), a second one, or `graceMs` passing, ends the process at once with exit code 1.
  */
 export function onShutdownSignals(options: { name: string; graceMs: number; ops?: OpsEndpoints; stop: (signal: NodeJS.Signals) => Promise<void>; log?: (line: string) => void }): void {
-  const log = options.log ?? ((line: string) => console.log(`${options.name}: ${line}`));
+  const log = options.log ?? logLine(componentLogger(options.name));
   let stopping = false;
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
