@@ -4,7 +4,7 @@ import path from 'node:path';
 
 /**
  * The processes of the backend, as `services/app.sh` runs them, and the line each prints when ready: a
- * text line (`worker: polling ...`) or a JSON log line (`{"component":"worker",...,"msg":"polling ..."}`).
+ * text line (`worker: polling ...`) or a JSON log line (`{"component":"worker",...,"msg":"worker: polling ..."}`).
  */
 export const BACKEND_PROCESSES = {
   worker: { entry: 'workers/temporal-worker.ts', ready: readyLine('worker', 'polling') },
@@ -13,7 +13,7 @@ export const BACKEND_PROCESSES = {
 } as const;
 
 function readyLine(component: string, message: string): RegExp {
-  return new RegExp(`^${component}: ${message}|"component":"${component}"[^\\n]*"msg":"${message}`, 'm');
+  return new RegExp(`^${component}: ${message}|"component":"${component}"[^\\n]*"msg":"(${component}: )?${message}`, 'm');
 }
 
 /**
