@@ -83,7 +83,9 @@ function cpuTicks(pid: number): number {
 
 async function startWorkerProcess(environment: NodeJS.ProcessEnv): Promise<BenchWorker> {
   execFileSync('bash', [path.join(root, 'services', 'app.sh'), 'build'], { stdio: 'inherit' });
-  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'dist', 'workers', 'temporal-worker.js')], {
+  // BENCH_WORKER_NODE_OPTIONS: node flags for the worker process only (e.g. --max-old-space-size=512).
+  const flags = (environment.BENCH_WORKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...flags, path.join(root, 'dist', 'workers', 'temporal-worker.js')], {
     cwd: root,
     env: environment,
     stdio: ['ignore', 'pipe', 'pipe'],
