@@ -1,6 +1,7 @@
 import type { Prisma } from '../prisma/client/client';
 import { commandResultSchema, type CommandResult } from '../rules/commands';
 import type { Database } from './database';
+import type { AuditRecord } from './read-models';
 import { parseStored } from './stored';
 
 /**
@@ -215,19 +216,10 @@ export interface AuditFilter {
   subject?: string;
 }
 
-export interface AuditExportRecord {
+/** An audit entry as `listAuditTrail` gives it, with its id and org (the export spans orgs). */
+export interface AuditExportRecord extends AuditRecord {
   id: string;
-  at: string;
   orgId: string;
-  actorId: string;
-  action: string;
-  outcome: string;
-  code: string | null;
-  message: string | null;
-  subject: string | null;
-  before: unknown;
-  after: unknown;
-  commandId: string | null;
 }
 
 function auditWhere(filter: AuditFilter): Prisma.AuditEntryWhereInput {

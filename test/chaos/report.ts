@@ -83,3 +83,22 @@ export function codeState(root: string): Record<string, string> {
     return { head: 'unknown' };
   }
 }
+
+/**
+ * Runs a suite's `main` as the process: its exit code (0 passed, 1 failed), 2 when the run itself broke.
+ * kafkajs and pg may keep timers after they close; the verdict is in the exit code, so the process ends
+ * shortly after.
+ */
+export function runSuite(label: string, main: () => Promise<number>): void {
+  main()
+    .then((code) => {
+      process.exitCode = code;
+    })
+    .catch((error: unknown) => {
+      console.error(`${label}: the run itself failed:`, error instanceof Error ? (error.stack ?? error.message) : error);
+      process.exitCode = 2;
+    })
+    .finally(() => {
+      setTimeout(() => process.exit(), 2000).unref();
+    });
+}

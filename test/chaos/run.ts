@@ -13,7 +13,7 @@ import { requestWorkflowStarts } from './handover';
 import { Mailbox } from './mailbox';
 import { planOrg, planRound, seedOrg, seedRoundApps, type ChaosOrg, type RoundApps } from './org';
 import { PrivateStack } from './private-stack';
-import { codeState as codeStateOf, formatTable, problemsOf, RESUME_LIMIT_SECONDS, writeReport, type ChaosReport } from './report';
+import { codeState as codeStateOf, formatTable, problemsOf, RESUME_LIMIT_SECONDS, runSuite, writeReport, type ChaosReport } from './report';
 import { Approver, sendRequests, type TrackedRequest } from './request-load';
 
 /**
@@ -225,15 +225,4 @@ async function main(): Promise<number> {
   }
 }
 
-main()
-  .then((code) => {
-    process.exitCode = code;
-  })
-  .catch((error: unknown) => {
-    console.error('chaos: the suite itself failed:', error instanceof Error ? (error.stack ?? error.message) : error);
-    process.exitCode = 2;
-  })
-  .finally(() => {
-    // kafkajs and pg may keep timers; the verdict is in the exit code.
-    setTimeout(() => process.exit(), 2000).unref();
-  });
+runSuite('chaos', main);

@@ -15,7 +15,7 @@ import { EventLog, suiteKafka } from './event-log';
 import { Mailbox } from './mailbox';
 import { planOrg, planRound, seedOrg, seedRoundApps, type ChaosOrg } from './org';
 import { PrivateStack } from './private-stack';
-import { codeState, problemsOf } from './report';
+import { codeState, problemsOf, runSuite } from './report';
 import { Approver, sendRequests, type TrackedRequest } from './request-load';
 
 /**
@@ -600,14 +600,4 @@ async function main(): Promise<number> {
   }
 }
 
-main()
-  .then((exitCode) => {
-    process.exitCode = exitCode;
-  })
-  .catch((error: unknown) => {
-    console.error('scale-out: the run itself failed:', error instanceof Error ? (error.stack ?? error.message) : error);
-    process.exitCode = 2;
-  })
-  .finally(() => {
-    setTimeout(() => process.exit(), 2000).unref();
-  });
+runSuite('scale-out', main);
