@@ -210,7 +210,8 @@ describe('the processes as app.sh runs them', () => {
     loader.kill('SIGKILL');
     await waitUntil('the loader is gone', () => !isRunning(loaderPid));
     expect(isRunning(real!)).toBe(true); // what a SIGKILL to the loader's pid left behind
-    expect(markedProcesses(runDir).sort()).toEqual([recorded, real!].sort());
+    // Both carry the mark; so may a helper the orphan's loader started (esbuild's service), which the sweep must end too.
+    expect(markedProcesses(runDir)).toEqual(expect.arrayContaining([recorded, real!]));
 
     const output = await app('processes-down');
     expect(output).toContain('codec-server: stopped');
