@@ -45,6 +45,11 @@ function messagesOf(error: unknown): string {
   return parts.join(' / ');
 }
 
+/** Prisma's "raw query failed"; its meta.code is the database's SQLSTATE, or N/A when there was no answer. */
+const RAW_QUERY_FAILED = 'P2010';
+/** A SQLSTATE (five characters), not one of Prisma's own P1xxx/P2xxx codes. */
+const isSqlState = (code: string): boolean => /^[0-9A-Z]{5}$/.test(code) && !/^P[1-9]\d{3}$/.test(code);
+
 /** Errors whose code or SQLSTATE says the data or the code is at fault. */
 const PERMANENT_SQLSTATE = /^(22|23|42|54|2200|44)/;
 
@@ -59,6 +64,9 @@ export function isTransient(error: unknown): boolean {
   if (typeof smtpReply === 'number' && smtpReply >= 400) return smtpReply < 500;
   const codes = codesOf(error);
   if (codes.some((code) => TRANSIENT_PRISMA.has(code) || TRANSIENT_NETWORK.has(code) || TRANSIENT_SQLSTATE.test(code))) return true;
+  // A raw query's failure (P2010) is judged by the SQLSTATE it carries; without one the driver lost its
+  // connection ("Server has closed the connection", a database restart): transient.
+  if (codes.includes(RAW_QUERY_FAILED) && !codes.some(isSqlState)) return true;
   if (codes.some((code) => PERMANENT_SQLSTATE.test(code) || /^P2/.test(code))) return false;
   return !(error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError);
 }
