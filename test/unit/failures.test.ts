@@ -10,6 +10,10 @@ describe('failure classification', () => {
     expect(isTransient(rawQueryFailed('N/A', 'Server has closed the connection.'))).toBe(true);
   });
 
+  test('a raw query refused without a SQLSTATE for any other reason stays permanent', () => {
+    expect(isTransient(rawQueryFailed('N/A', 'new row for relation "AppRequest" violates check constraint "poison"'))).toBe(false);
+  });
+
   test("a raw query's SQLSTATE decides: a lost connection or a serialization failure is transient, a check violation permanent", () => {
     expect(isTransient(rawQueryFailed('08006', 'connection failure'))).toBe(true);
     expect(isTransient(rawQueryFailed('40001', 'could not serialize access'))).toBe(true);
