@@ -65,6 +65,8 @@ export function isTransient(error: unknown): boolean {
   const smtpReply = (error as { responseCode?: unknown } | null)?.responseCode;
   if (typeof smtpReply === 'number' && smtpReply >= 400) return smtpReply < 500;
   const codes = codesOf(error);
+  // A raw query's failure (P2010) names the database's SQLSTATE in its message only: "Code: `57P01`".
+  if (codes.includes(RAW_QUERY_FAILED)) codes.push(...[...messagesOf(error).matchAll(/Code: `([0-9A-Z]{5})`/g)].map((match) => match[1]!));
   if (codes.some((code) => TRANSIENT_PRISMA.has(code) || TRANSIENT_NETWORK.has(code) || TRANSIENT_SQLSTATE.test(code))) return true;
   // A raw query's failure (P2010) whose driver lost its connection ("Server has closed the connection":
   // a database restart) is transient; any other raw query failure is judged as before.

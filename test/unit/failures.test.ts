@@ -10,6 +10,13 @@ describe('failure classification', () => {
     expect(isTransient(rawQueryFailed('N/A', 'Server has closed the connection.'))).toBe(true);
   });
 
+  test('a SQLSTATE named only in the message counts: a terminated connection (57P01) is transient, a check violation permanent', () => {
+    const inMessageOnly = (sqlState: string, message: string) =>
+      Object.assign(new Error(`Raw query failed. Code: \`${sqlState}\`. Message: \`${message}\``), { code: 'P2010', meta: {} });
+    expect(isTransient(inMessageOnly('57P01', 'terminating connection due to administrator command'))).toBe(true);
+    expect(isTransient(inMessageOnly('23514', 'violates check constraint'))).toBe(false);
+  });
+
   test('a raw query refused without a SQLSTATE for any other reason stays permanent', () => {
     expect(isTransient(rawQueryFailed('N/A', 'new row for relation "AppRequest" violates check constraint "poison"'))).toBe(false);
   });
