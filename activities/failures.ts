@@ -47,8 +47,6 @@ function messagesOf(error: unknown): string {
 
 /** Prisma's "raw query failed"; its meta.code is the database's SQLSTATE, or N/A when there was no answer. */
 const RAW_QUERY_FAILED = 'P2010';
-/** What the driver says when the database went away under a query. */
-const CONNECTION_LOST = /closed the connection|connection (?:terminated|ended|closed|lost)|ECONNRESET|EPIPE/i;
 /** A SQLSTATE (five characters), not one of Prisma's own P1xxx/P2xxx codes. */
 const isSqlState = (code: string): boolean => /^[0-9A-Z]{5}$/.test(code) && !/^P[1-9]\d{3}$/.test(code);
 
@@ -68,9 +66,9 @@ export function isTransient(error: unknown): boolean {
   // A raw query's failure (P2010) names the database's SQLSTATE in its message only: "Code: `57P01`".
   if (codes.includes(RAW_QUERY_FAILED)) codes.push(...[...messagesOf(error).matchAll(/Code: `([0-9A-Z]{5})`/g)].map((match) => match[1]!));
   if (codes.some((code) => TRANSIENT_PRISMA.has(code) || TRANSIENT_NETWORK.has(code) || TRANSIENT_SQLSTATE.test(code))) return true;
-  // A raw query's failure (P2010) whose driver lost its connection ("Server has closed the connection":
-  // a database restart) is transient; any other raw query failure is judged as before.
-  if (codes.includes(RAW_QUERY_FAILED) && !codes.some(isSqlState) && CONNECTION_LOST.test(messagesOf(error))) return true;
+  // A raw query's failure (P2010) without any SQLSTATE got no answer from the database ("Server has
+  // closed the connection", "Can't reach database server": a restart): transient.
+  if (codes.includes(RAW_QUERY_FAILED) && !codes.some(isSqlState)) return true;
   if (codes.some((code) => PERMANENT_SQLSTATE.test(code) || /^P2/.test(code))) return false;
   return !(error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError);
 }

@@ -17,8 +17,8 @@ describe('failure classification', () => {
     expect(isTransient(inMessageOnly('23514', 'violates check constraint'))).toBe(false);
   });
 
-  test('a raw query refused without a SQLSTATE for any other reason stays permanent', () => {
-    expect(isTransient(rawQueryFailed('N/A', 'new row for relation "AppRequest" violates check constraint "poison"'))).toBe(false);
+  test('a raw query that could not reach the database at all is transient', () => {
+    expect(isTransient(rawQueryFailed('N/A', "Can't reach database server at 127.0.0.1:5433"))).toBe(true);
   });
 
   test("a raw query's SQLSTATE decides: a lost connection or a serialization failure is transient, a check violation permanent", () => {
