@@ -1,7 +1,7 @@
 import type { Prisma } from '../prisma/client/client';
 import { commandResultSchema, type CommandResult } from '../rules/commands';
 import type { Database } from './database';
-import type { AuditRecord } from './read-models';
+import { auditRecordOf, type AuditRecord } from './read-models';
 import { parseStored } from './stored';
 
 /**
@@ -247,20 +247,8 @@ export async function* auditEntries(db: Database, filter: AuditFilter, pageSize 
       take: pageSize,
     });
     for (const row of page) {
-      yield {
-        id: row.id.toString(),
-        at: row.at.toISOString(),
-        orgId: row.orgId,
-        actorId: row.actorId,
-        action: row.action,
-        outcome: row.outcome,
-        code: row.code,
-        message: row.message,
-        subject: row.subject,
-        before: row.before,
-        after: row.after,
-        commandId: row.commandId,
-      };
+      const { at, ...rest } = auditRecordOf(row);
+      yield { id: row.id.toString(), at, orgId: row.orgId, ...rest }; // the export's field order
     }
     if (page.length < pageSize) return;
     after = page[page.length - 1]!.id;

@@ -1,3 +1,4 @@
+import type { AuditEntry } from '../prisma/client/client';
 import type { Database } from './database';
 
 /**
@@ -43,7 +44,12 @@ export interface AuditRecord {
 
 export async function listAuditTrail(db: Database, orgId: string, limit = 100): Promise<AuditRecord[]> {
   const rows = await db.auditEntry.findMany({ where: { orgId }, orderBy: { id: 'desc' }, take: limit });
-  return rows.map((row) => ({
+  return rows.map(auditRecordOf);
+}
+
+/** An audit row as the read models give it out. */
+export function auditRecordOf(row: AuditEntry): AuditRecord {
+  return {
     at: row.at.toISOString(),
     actorId: row.actorId,
     action: row.action,
@@ -54,5 +60,5 @@ export async function listAuditTrail(db: Database, orgId: string, limit = 100): 
     before: row.before,
     after: row.after,
     commandId: row.commandId,
-  }));
+  };
 }
