@@ -1,6 +1,7 @@
 import type { Command } from '../events/inbound';
 import type { Prisma } from '../prisma/client/client';
 import type { Database, Transaction } from './database';
+import { requestsAffectedByDelegation } from './delegations';
 
 /**
  * The pending requests that a directory or configuration change may affect, as workflow ids: they are
@@ -19,14 +20,28 @@ export async function requestsAffectedBy(db: Database | Transaction, command: Co
       return pending({ orgId, OR: [{ requesterId: userId }, { currentApproverIds: { has: userId } }, { plan: { path: ['adminIds'], array_contains: [userId] } }] });
     }
     case 'selfservice.directory.group-upserted.v1':
-    case 'selfservice.settings.update-requested.v1':
       return pending({ orgId: command.data.orgId });
     case 'selfservice.directory.org-app-upserted.v1':
-    case 'selfservice.app.self-service-configured.v1':
       return pending({ orgId: command.data.orgId, appId: command.data.appId });
+    case 'selfservice.settings.update-requested.v1':
+    case 'selfservice.app.self-service-configured.v1':
+      return pending(reachOfChange(command.data));
+    case 'selfservice.delegation.set-requested.v1':
+    case 'selfservice.delegation.cancel-requested.v1':
+      // A period in force now re-routes what waits on the user; a cancelled one sends it back.
+      return requestsAffectedByDelegation(db, command);
     default:
+      // Previews (settings.preview-requested, app.self-service-preview-requested) change nothing and tell no request.
       return [];
   }
+}
+
+/**
+ * The requests an org settings change (every pending request of the org) or a per-app configuration
+ * (those of the app) tells to review themselves; its preview judges the same ones.
+ */
+export function reachOfChange(change: { orgId: string; appId?: string }): Prisma.AppRequestWhereInput {
+  return change.appId === undefined ? { orgId: change.orgId } : { orgId: change.orgId, appId: change.appId };
 }
 
 /**

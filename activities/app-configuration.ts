@@ -2,7 +2,9 @@ import type { AppSelfServiceConfigInput, Command } from '../events/inbound';
 import { outboundEvents, type AppSelfServiceConfigState, type ApproverStepConfig } from '../events/outbound';
 import { characterCount } from '../events/validation';
 import { requireAdmin } from './admin-authorization';
+import { MAX_ACCESS_DAYS } from '../rules/app-request';
 import { CommandRejection, type Accepted, type AuditDraft } from '../rules/commands';
+import { Prisma } from '../prisma/client/client';
 import type { Transaction } from './database';
 
 /**
@@ -41,6 +43,7 @@ export function configurationViolations(config: AppSelfServiceConfigInput): Rule
       message: `${steps.length} approver steps were given; at most ${MAX_APPROVER_STEPS} are allowed`,
     });
   }
+  violations.push(...accessViolations(config.timeBoundAccess));
   const seen = new Set<string>();
   steps.forEach((step, index) => {
     const where = `approver step ${index + 1}`;
@@ -49,29 +52,71 @@ export function configurationViolations(config: AppSelfServiceConfigInput): Rule
       violations.push({ code: 'DUPLICATE_APPROVER', message: `${where} repeats ${step.type} ${step.id}; each user or group may appear once` });
     }
     seen.add(key);
-    const days = step.timeout.days;
-    if (!Number.isInteger(days) || days < MIN_TIMEOUT_DAYS || days > MAX_TIMEOUT_DAYS) {
-      violations.push({
-        code: 'INVALID_STEP_TIMEOUT',
-        message: `${where} times out after ${days} days; use 7 (1 week), 30, or a custom whole number of days from ${MIN_TIMEOUT_DAYS} to ${MAX_TIMEOUT_DAYS}`,
-      });
-    }
-    const reminder = step.reminder?.daysBefore;
-    if (reminder !== undefined && (!Number.isInteger(reminder) || reminder < 1 || reminder >= days)) {
-      violations.push({
-        code: 'INVALID_REMINDER',
-        message: `${where} reminds ${reminder} days before a ${days}-day timeout; the reminder must be a whole number of days, at least 1 and less than the timeout`,
-      });
+    violations.push(...timingViolations(where, step));
+    if (step.escalation) {
+      const escalationWhere = `the escalation of ${where}`;
+      violations.push(...timingViolations(escalationWhere, step.escalation));
+      const escalationSeen = new Set<string>();
+      for (const approver of step.escalation.approvers) {
+        const approverKey = `${approver.type}:${approver.id}`;
+        if (escalationSeen.has(approverKey)) {
+          violations.push({ code: 'DUPLICATE_APPROVER', message: `${escalationWhere} repeats ${approver.type} ${approver.id}; each user or group may appear once` });
+        }
+        escalationSeen.add(approverKey);
+      }
     }
   });
+  return violations;
+}
+
+/** Time-bound access: at most MAX_ACCESS_DAYS whole days, reminded at least a day before its end. */
+function accessViolations(access: AppSelfServiceConfigInput['timeBoundAccess']): RuleViolation[] {
+  if (!access) return [];
+  const { maxDays, reminderDaysBefore } = access;
+  if (!Number.isInteger(maxDays) || maxDays < 1 || maxDays > MAX_ACCESS_DAYS) {
+    return [{ code: 'INVALID_ACCESS_DURATION', message: `timeBoundAccess.maxDays is ${maxDays}; use a whole number of days from 1 to ${MAX_ACCESS_DAYS}` }];
+  }
+  if (reminderDaysBefore !== undefined && (!Number.isInteger(reminderDaysBefore) || reminderDaysBefore < 1 || reminderDaysBefore >= maxDays)) {
+    return [
+      {
+        code: 'INVALID_REMINDER',
+        message: `timeBoundAccess reminds ${reminderDaysBefore} days before the end of at most ${maxDays} days of access; use a whole number of days, at least 1 and less than maxDays`,
+      },
+    ];
+  }
+  return [];
+}
+
+/** A timeout of 1-90 days (calendar or business), and a reminder before it in the same unit. */
+function timingViolations(where: string, timing: { timeout: { days?: number; businessDays?: number }; reminder?: { daysBefore: number } }): RuleViolation[] {
+  const violations: RuleViolation[] = [];
+  const business = timing.timeout.businessDays !== undefined;
+  const days = timing.timeout.businessDays ?? timing.timeout.days ?? Number.NaN;
+  const unit = business ? 'business days' : 'days';
+  if (!Number.isInteger(days) || days < MIN_TIMEOUT_DAYS || days > MAX_TIMEOUT_DAYS) {
+    violations.push({
+      code: 'INVALID_STEP_TIMEOUT',
+      message: `${where} times out after ${days} ${unit}; use 7 (1 week), 30, or a custom whole number of ${unit} from ${MIN_TIMEOUT_DAYS} to ${MAX_TIMEOUT_DAYS}`,
+    });
+  }
+  const reminder = timing.reminder?.daysBefore;
+  if (reminder !== undefined && (!Number.isInteger(reminder) || reminder < 1 || reminder >= days)) {
+    violations.push({
+      code: 'INVALID_REMINDER',
+      message: `${where} reminds ${reminder} ${unit} before a ${days}-${business ? 'business-day' : 'day'} timeout; the reminder must be a whole number of ${unit}, at least 1 and less than the timeout`,
+    });
+  }
   return violations;
 }
 
 type ConfigureCommand = Extract<Command, { type: 'selfservice.app.self-service-configured.v1' }>;
 
 async function checkApprovers(tx: Transaction, orgId: string, config: AppSelfServiceConfigInput, audit: AuditDraft): Promise<void> {
-  for (const [index, step] of (config.approverSteps ?? []).entries()) {
-    const where = `approver step ${index + 1}`;
+  const sources = (config.approverSteps ?? []).flatMap((step, index) => [
+    { where: `approver step ${index + 1}`, step },
+    ...(step.escalation?.approvers ?? []).map((approver) => ({ where: `the escalation of approver step ${index + 1}`, step: approver })),
+  ]);
+  for (const { where, step } of sources) {
     if (step.type === 'USER') {
       const user = await tx.user.findUnique({ where: { id: step.id } });
       if (!user || user.orgId !== orgId) {
@@ -105,9 +150,16 @@ async function checkApprovers(tx: Transaction, orgId: string, config: AppSelfSer
   }
 }
 
-export async function configureAppSelfService(tx: Transaction, { data }: ConfigureCommand): Promise<Accepted> {
+export type AppConfigurationData = ConfigureCommand['data'];
+
+/**
+ * Every rule a per-app configuration must pass (super admin or an admin of the app, the configuration's
+ * own rules, the app, expectedVersion, the org switch, approvers), each refusal with its code and the
+ * audit entry under `action`; writes nothing. The change itself and its preview both go through it.
+ */
+export async function checkAppConfiguration(tx: Transaction, data: AppConfigurationData, { action }: { action: string }) {
   const { orgId, actorId, appId, config, expectedVersion } = data;
-  const audit: AuditDraft = { orgId, actorId, action: 'app.self-service.configure', subject: appId, after: config };
+  const audit: AuditDraft = { orgId, actorId, action, subject: appId, after: config };
   await requireAdmin(tx, { orgId, actorId, roles: ['SUPER_ADMIN', 'APP_ADMIN'], action: audit.action, subject: appId, appId });
 
   const [violation] = configurationViolations(config);
@@ -156,8 +208,17 @@ export async function configureAppSelfService(tx: Transaction, { data }: Configu
     approverSteps: config.approvalRequired ? (config.approverSteps ?? []) : [],
     notifications: config.notifications ?? {},
     fallbackApproverIds: config.fallbackApproverIds ?? [],
+    justificationRequired: config.justificationRequired ?? false,
+    denyCommentRequired: config.denyCommentRequired ?? false,
+    timeBoundAccess: config.timeBoundAccess ?? Prisma.DbNull,
   };
-  if (before && sameConfig(configView(before), configView(fields))) {
+  return { audit, app, before, currentVersion, fields, unchanged: before !== null && sameConfig(configView(before), configView(fields)) };
+}
+
+export async function configureAppSelfService(tx: Transaction, { data }: ConfigureCommand): Promise<Accepted> {
+  const { orgId, actorId, appId } = data;
+  const { audit, before, currentVersion, fields, unchanged } = await checkAppConfiguration(tx, data, { action: 'app.self-service.configure' });
+  if (unchanged) {
     return { details: { appId, version: currentVersion, changed: false }, audit };
   }
   const version = currentVersion + 1;
@@ -186,10 +247,33 @@ interface StoredConfig {
   approverSteps: unknown;
   notifications: unknown;
   fallbackApproverIds: string[];
+  justificationRequired?: boolean;
+  denyCommentRequired?: boolean;
+  timeBoundAccess?: unknown;
 }
 
 function sameConfig(a: StoredConfig, b: StoredConfig): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return configChanges(a, b).length === 0;
+}
+
+/**
+ * The fields of a configuration that differ (all of them when there was none). Compared without regard
+ * to key order: the JSON columns are jsonb, which stores an object's keys in an order of its own.
+ */
+export function configChanges(before: StoredConfig | null, after: StoredConfig): string[] {
+  const was: Record<string, unknown> | null = before ? { ...configView(before) } : null;
+  const now: Record<string, unknown> = { ...configView(after) };
+  // Both sides' keys: a switch turned off is left out of its view, and is a change all the same.
+  const keys = [...new Set([...Object.keys(was ?? {}), ...Object.keys(now)])];
+  return keys.filter((key) => was === null || canonicalJson(was[key]) !== canonicalJson(now[key]));
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, nested: unknown) =>
+    nested && typeof nested === 'object' && !Array.isArray(nested)
+      ? Object.fromEntries(Object.entries(nested as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : nested,
+  );
 }
 
 /** The configuration as compared and announced (the JSON columns hold what the command's schema let through). */
@@ -201,5 +285,14 @@ function configView(row: StoredConfig): AppSelfServiceConfigState {
     approverSteps: row.approverSteps as ApproverStepConfig[],
     notifications: row.notifications as AppSelfServiceConfigState['notifications'],
     fallbackApproverIds: row.fallbackApproverIds,
+    // Announced when on (absent: off), so the configurations of apps that use neither read as before.
+    ...(row.justificationRequired ? { justificationRequired: true } : {}),
+    ...(row.denyCommentRequired ? { denyCommentRequired: true } : {}),
+    ...(isTimeBoundAccess(row.timeBoundAccess) ? { timeBoundAccess: row.timeBoundAccess } : {}),
   };
+}
+
+/** A stored time-bound access (the column holds what the command's schema let through, or SQL NULL). */
+function isTimeBoundAccess(value: unknown): value is NonNullable<AppSelfServiceConfigState['timeBoundAccess']> {
+  return typeof value === 'object' && value !== null && typeof (value as { maxDays?: unknown }).maxDays === 'number';
 }

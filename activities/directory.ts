@@ -79,6 +79,8 @@ function userFields(data: UserData) {
     status: data.status,
     adminRoles: [...new Set(data.adminRoles)],
     adminAppIds: [...new Set(data.adminAppIds)].sort(),
+    // Omitted: the stored manager stays (a sync that does not know managers wipes none); null: none.
+    ...(data.managerId !== undefined ? { managerId: data.managerId } : {}),
   };
 }
 
@@ -120,7 +122,7 @@ export async function upsertUsers(
     (await tx.user.findMany({ where: { id: { in: commands.map(({ data }) => data.userId) } }, select: { id: true, orgId: true, status: true } })).map((user) => [user.id, user]),
   );
   const outcomes: (Accepted | CommandRejection)[] = [];
-  const rows: ({ id: string } & ReturnType<typeof userFields>)[] = [];
+  const rows: ({ id: string; managerGiven: boolean } & ReturnType<typeof userFields>)[] = [];
   for (const { data } of commands) {
     const known = existing.get(data.userId);
     if (known && known.orgId !== data.orgId) {
@@ -129,18 +131,20 @@ export async function upsertUsers(
     }
     if (known && known.status !== data.status) return null;
     outcomes.push({ details: { userId: data.userId } });
-    rows.push({ id: data.userId, ...userFields(data) });
+    rows.push({ id: data.userId, managerGiven: data.managerId !== undefined, ...userFields(data) });
   }
   for (const orgId of new Set(rows.map((row) => row.orgId))) await ensureOrg(tx, orgId);
   if (rows.length > 0) {
     await tx.$executeRaw`
-      INSERT INTO "User" ("id", "orgId", "email", "displayName", "status", "adminRoles", "adminAppIds", "updatedAt")
-      SELECT "id", "orgId", "email", "displayName", "status", "adminRoles", "adminAppIds", now()
+      INSERT INTO "User" ("id", "orgId", "email", "displayName", "status", "adminRoles", "adminAppIds", "managerId", "updatedAt")
+      SELECT "id", "orgId", "email", "displayName", "status", "adminRoles", "adminAppIds",
+        CASE WHEN given."managerGiven" THEN given."managerId" ELSE (SELECT stored."managerId" FROM "User" AS stored WHERE stored."id" = given."id") END,
+        now()
       FROM json_to_recordset(${JSON.stringify(rows)}::json)
-        AS given("id" text, "orgId" text, "email" text, "displayName" text, "status" "UserStatus", "adminRoles" text[], "adminAppIds" text[])
+        AS given("id" text, "orgId" text, "email" text, "displayName" text, "status" "UserStatus", "adminRoles" text[], "adminAppIds" text[], "managerId" text, "managerGiven" boolean)
       ON CONFLICT ("id") DO UPDATE SET
         "orgId" = excluded."orgId", "email" = excluded."email", "displayName" = excluded."displayName", "status" = excluded."status",
-        "adminRoles" = excluded."adminRoles", "adminAppIds" = excluded."adminAppIds", "updatedAt" = excluded."updatedAt"`;
+        "adminRoles" = excluded."adminRoles", "adminAppIds" = excluded."adminAppIds", "managerId" = excluded."managerId", "updatedAt" = excluded."updatedAt"`;
   }
   return outcomes;
 }
@@ -200,6 +204,8 @@ export async function upsertCatalogApp(
     name: data.name,
     signOnModes: [...new Set(data.signOnModes)],
     requiresPersonalAttributes: data.requiresPersonalAttributes,
+    // Omitted: keep the stored domains (a connector that does not know them cannot wipe them).
+    ...(data.domains !== undefined ? { domains: [...new Set(data.domains)] } : {}),
   };
   await tx.catalogApp.upsert({ where: { id: data.catalogAppId }, create: { id: data.catalogAppId, ...fields }, update: fields });
   return { details: { catalogAppId: data.catalogAppId } };

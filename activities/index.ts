@@ -3,6 +3,7 @@ import type { EventPublisher } from '../events/publisher';
 import { createAdminCommandActivities, type HandlerLookup } from './admin-commands';
 import { createAppRequestActivities } from './app-requests';
 import { recordFailed } from './command-ledger';
+import { createDelegationActivities } from './delegations';
 import type { Database } from './database';
 import { classifyingFailures } from './failures';
 import type { Mailer } from './mailer';
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDependencies) {
   return classifyingFailures({
     ...createAdminCommandActivities(deps),
     ...createAppRequestActivities(deps),
+    ...createDelegationActivities(deps),
     ...createOutboxActivities(deps),
     ...createPersonalAppActivities(deps),
     ...createTechnicalContactMessageActivities(deps),

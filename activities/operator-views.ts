@@ -1,7 +1,7 @@
 import type { Prisma } from '../prisma/client/client';
 import { commandResultSchema, type CommandResult } from '../rules/commands';
 import type { Database } from './database';
-import { auditRecordOf, type AuditRecord } from './read-models';
+import { auditExportRecordOf, type AuditExportRecord } from './read-models';
 import { parseStored } from './stored';
 
 /**
@@ -214,12 +214,8 @@ export interface AuditFilter {
   action?: string;
   /** The subject acted on: a request id, for the entries about one request. */
   subject?: string;
-}
-
-/** An audit entry as `listAuditTrail` gives it, with its id and org (the export spans orgs). */
-export interface AuditExportRecord extends AuditRecord {
-  id: string;
-  orgId: string;
+  /** Entries up to this id only (the export's snapshot: what was written before it started). */
+  throughId?: bigint;
 }
 
 function auditWhere(filter: AuditFilter): Prisma.AuditEntryWhereInput {
@@ -230,7 +226,19 @@ function auditWhere(filter: AuditFilter): Prisma.AuditEntryWhereInput {
     ...(filter.subject !== undefined ? { subject: filter.subject } : {}),
     ...(action !== undefined ? { action: action.endsWith('*') ? { startsWith: action.slice(0, -1) } : action } : {}),
     ...(filter.since || filter.until ? { at: { ...(filter.since ? { gte: filter.since } : {}), ...(filter.until ? { lt: filter.until } : {}) } } : {}),
+    ...(filter.throughId !== undefined ? { id: { lte: filter.throughId } } : {}),
   };
+}
+
+/** The id of the last audit entry written (0 when there is none): an export's snapshot. */
+export async function lastAuditEntryId(db: Database): Promise<bigint> {
+  const last = await db.auditEntry.findFirst({ orderBy: { id: 'desc' }, select: { id: true } });
+  return last?.id ?? 0n;
+}
+
+/** How many entries matching the filter the audit sealer has not chained yet (the unsealed entries' partial index). */
+export function countUnsealedAuditEntries(db: Database, filter: AuditFilter): Promise<number> {
+  return db.auditEntry.count({ where: { AND: [auditWhere(filter), { hash: null }] } });
 }
 
 /**
@@ -246,10 +254,7 @@ export async function* auditEntries(db: Database, filter: AuditFilter, pageSize 
       orderBy: { id: 'asc' },
       take: pageSize,
     });
-    for (const row of page) {
-      const { at, ...rest } = auditRecordOf(row);
-      yield { id: row.id.toString(), at, orgId: row.orgId, ...rest }; // the export's field order
-    }
+    for (const row of page) yield auditExportRecordOf(row);
     if (page.length < pageSize) return;
     after = page[page.length - 1]!.id;
   }

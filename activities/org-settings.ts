@@ -75,15 +75,46 @@ async function saveSettings(tx: Transaction, orgId: string, version: number, aft
   return version + 1;
 }
 
-export async function updateSettings(
+const NO_SETTINGS: SettingsSnapshot = {
+  allowOrgManagedApps: false,
+  allowPersonalApps: false,
+  allowTechnicalContactRequests: false,
+  allowMoveToOktaPersonal: false,
+  technicalContactUserId: null,
+};
+
+/** The settings as stored, or the defaults (version 0) of an org that has none yet; reads only. */
+async function readSettings(tx: Transaction, orgId: string) {
+  return (await tx.orgSettings.findUnique({ where: { orgId } })) ?? { ...NO_SETTINGS, version: 0 };
+}
+
+export type SettingsChangeData = SettingsCommand<'selfservice.settings.update-requested.v1'>['data'];
+
+/** A settings change as checked, before anything is written: the version it was checked against, before and after. */
+export interface CheckedSettingsChange {
+  version: number;
+  before: SettingsSnapshot;
+  after: SettingsSnapshot;
+  changed: (keyof SettingsSnapshot)[];
+  audit: AuditDraft;
+}
+
+/**
+ * Every rule a settings change must pass (super admin, expectedVersion, a Technical Contact before its
+ * switch, the feature flag before the move switch), each refusal with its code and the audit entry
+ * under `action`. The change itself and its preview both go through it; `readOnly` (the preview)
+ * writes nothing, not even the org's first settings row.
+ */
+export async function checkSettingsChange(
   tx: Transaction,
-  { data }: SettingsCommand<'selfservice.settings.update-requested.v1'>,
-): Promise<Accepted> {
+  data: SettingsChangeData,
+  { action, readOnly }: { action: string; readOnly: boolean },
+): Promise<CheckedSettingsChange> {
   const { orgId, actorId, changes, expectedVersion } = data;
-  const audit: AuditDraft = { orgId, actorId, action: 'settings.update', after: changes };
+  const audit: AuditDraft = { orgId, actorId, action, after: changes };
   await requireAdmin(tx, { orgId, actorId, roles: ['SUPER_ADMIN'], action: audit.action });
 
-  const current = await loadSettings(tx, orgId);
+  const current = readOnly ? await readSettings(tx, orgId) : await loadSettings(tx, orgId);
   const before = snapshot(current);
   audit.before = before;
   if (expectedVersion !== undefined && expectedVersion !== current.version) {
@@ -123,12 +154,19 @@ export async function updateSettings(
       );
     }
   }
+  return { version: current.version, before, after, changed: changedKeys(before, after), audit };
+}
 
-  const changed = changedKeys(before, after);
+export async function updateSettings(
+  tx: Transaction,
+  { data }: SettingsCommand<'selfservice.settings.update-requested.v1'>,
+): Promise<Accepted> {
+  const { orgId, actorId } = data;
+  const { version: current, before, after, changed, audit } = await checkSettingsChange(tx, data, { action: 'settings.update', readOnly: false });
   if (changed.length === 0) {
-    return { details: { version: current.version, changed: [] }, audit };
+    return { details: { version: current, changed: [] }, audit };
   }
-  const version = await saveSettings(tx, orgId, current.version, after, audit);
+  const version = await saveSettings(tx, orgId, current, after, audit);
   return { details: { version, changed }, audit, events: [settingsChanged(orgId, actorId, version, before, after)] };
 }
 

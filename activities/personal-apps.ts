@@ -118,13 +118,13 @@ export function distinctIds(ids: readonly string[]): string[] {
 
 // --- command handlers -----------------------------------------------------------------------------
 
-async function requireOrg(tx: Transaction, orgId: string, audit: AuditDraft) {
+export async function requireOrg(tx: Transaction, orgId: string, audit: AuditDraft) {
   const org = await tx.org.findUnique({ where: { id: orgId }, include: { settings: true } });
   if (!org) throw new CommandRejection('ORG_NOT_FOUND', `org ${orgId} is unknown`, audit);
   return org;
 }
 
-async function requireActiveUser(tx: Transaction, orgId: string, userId: string, audit: AuditDraft): Promise<void> {
+export async function requireActiveUser(tx: Transaction, orgId: string, userId: string, audit: AuditDraft): Promise<void> {
   const user = await tx.user.findUnique({ where: { id: userId }, select: { orgId: true, status: true } });
   if (!user || user.orgId !== orgId) throw new CommandRejection('USER_NOT_FOUND', `user ${userId} is not a user of org ${orgId}`, audit);
   if (user.status !== 'ACTIVE') throw new CommandRejection('USER_NOT_ACTIVE', `user ${userId} is ${user.status}; only active users can do this`, audit);

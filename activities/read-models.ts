@@ -1,4 +1,5 @@
-import type { AuditEntry } from '../prisma/client/client';
+import { Prisma, type AuditEntry } from '../prisma/client/client';
+import type { ChainedAuditEntry } from '../rules/audit-chain';
 import type { Database } from './database';
 
 /**
@@ -47,6 +48,33 @@ export async function listAuditTrail(db: Database, orgId: string, limit = 100): 
   return rows.map(auditRecordOf);
 }
 
+/**
+ * An audit row as the export writes it (the CLI's `audit export`, one JSON line each): its id and org
+ * (the export spans orgs), its content, and its place in the org's hash chain (null until the audit
+ * sealer has chained it). The chain's hash covers every field but `hash` (rules/audit-chain.ts).
+ */
+export interface AuditExportRecord extends AuditRecord, ChainedAuditEntry {
+  id: string;
+  orgId: string;
+  chainSequence: number | null;
+  previousHash: string | null;
+  hash: string | null;
+}
+
+export function auditExportRecordOf(row: AuditEntry): AuditExportRecord {
+  const { at, ...rest } = auditRecordOf(row);
+  // The export's field order.
+  return {
+    id: row.id.toString(),
+    at,
+    orgId: row.orgId,
+    ...rest,
+    chainSequence: row.chainSequence === null ? null : Number(row.chainSequence),
+    previousHash: row.previousHash,
+    hash: row.hash,
+  };
+}
+
 /** An audit row as the read models give it out. */
 export function auditRecordOf(row: AuditEntry): AuditRecord {
   return {
@@ -61,4 +89,41 @@ export function auditRecordOf(row: AuditEntry): AuditRecord {
     after: row.after,
     commandId: row.commandId,
   };
+}
+
+/** How many users have a catalog app as a personal app. */
+export interface PersonalAppUsage {
+  catalogAppId: string;
+  /** The catalog app's name; null when the catalog app is not synced (any more). */
+  name: string | null;
+  users: number;
+}
+
+export interface PersonalAppUsageFilter {
+  /** One org's users only (what an org admin may see); omitted: every org (a platform operator's view). */
+  orgId?: string;
+  /** The first `limit` apps by users. */
+  limit: number;
+}
+
+/**
+ * Personal app usage per catalog app: how many users have it as a personal app, most used first (then
+ * by catalog app id). Counts the tiles on the workforce side (status ACTIVE): a tile moved to Okta
+ * Personal left the org's dashboard and no longer counts. One row per user and catalog app (unique
+ * key), so the rows counted are distinct users. Grouped in the database over the index
+ * (catalogAppId, orgId, status); one org's rows come through the index on orgId.
+ */
+export async function listPersonalAppUsage(db: Database, filter: PersonalAppUsageFilter): Promise<PersonalAppUsage[]> {
+  const inOrg = filter.orgId === undefined ? Prisma.empty : Prisma.sql`AND p."orgId" = ${filter.orgId}`;
+  return db.$queryRaw<PersonalAppUsage[]>`
+    SELECT u."catalogAppId", c."name", u."users"
+    FROM (
+      SELECT p."catalogAppId", COUNT(*)::int AS "users"
+      FROM "PersonalApp" p
+      WHERE p."status" = 'ACTIVE' ${inOrg}
+      GROUP BY p."catalogAppId"
+    ) u
+    LEFT JOIN "CatalogApp" c ON c."id" = u."catalogAppId"
+    ORDER BY u."users" DESC, u."catalogAppId" ASC
+    LIMIT ${filter.limit}`;
 }

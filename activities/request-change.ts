@@ -30,9 +30,9 @@ export interface RequestChange {
 }
 
 /** The CloudEvent ids of a transition's events: its history event, and the dashboard event of a grant. */
-export function transitionEventIds(transition: Pick<Transition, 'requestId' | 'sequence' | 'assign'>): string[] {
+export function transitionEventIds(transition: Pick<Transition, 'requestId' | 'sequence' | 'assign' | 'unassign'>): string[] {
   const base = `${transition.requestId}:${transition.sequence}`;
-  return transition.assign ? [base, `${base}:dashboard`] : [base];
+  return transition.assign || transition.unassign ? [base, `${base}:dashboard`] : [base];
 }
 
 /** The request's columns after the transitions, in order (a closing one clears the current step). */
@@ -42,6 +42,7 @@ function finalState(transitions: readonly Transition[]): Record<string, unknown>
     if (transition.status) state.status = transition.status;
     if (transition.currentStep !== undefined) state.currentStep = transition.currentStep;
     if (transition.currentApproverIds) state.currentApproverIds = transition.currentApproverIds;
+    if (transition.accessEndsAt) state.accessEndsAt = transition.accessEndsAt;
     if (transition.status !== undefined && transition.status !== 'PENDING') {
       Object.assign(state, { closedAt: transition.at, currentStep: null, currentApproverIds: [], closedReason: transition.reason ?? null });
     }
@@ -63,12 +64,25 @@ function eventsOf(transition: Transition, request: RequestRef): OutboundEvent[] 
         step: transition.step,
         comment: transition.comment,
         reason: transition.reason,
+        ...(transition.name === 'app.access_request.reroute' || transition.name === 'app.access_request.escalate'
+          ? { currentApproverIds: transition.currentApproverIds }
+          : {}),
+        ...(transition.stepDeadline ? { stepDeadline: transition.stepDeadline } : {}),
+        ...(transition.onBehalfOf ? { onBehalfOf: transition.onBehalfOf } : {}),
+        ...(transition.delegatedFrom ? { delegatedFrom: transition.delegatedFrom } : {}),
+        ...(transition.accessEndsAt ? { accessEndsAt: transition.accessEndsAt } : {}),
+        ...(transition.extensionRequestId ? { extensionRequestId: transition.extensionRequestId } : {}),
         at: transition.at,
       }),
     },
   ];
+  const dashboard = { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: transition.requestId };
   if (transition.assign) {
-    events.push({ id: dashboardId!, time, ...outboundEvents.appAssigned({ orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: transition.requestId }) });
+    const timeBound = transition.accessEndsAt ? { grantId: transition.requestId, accessEndsAt: transition.accessEndsAt } : {};
+    events.push({ id: dashboardId!, time, ...outboundEvents.appAssigned({ ...dashboard, ...timeBound }) });
+  }
+  if (transition.unassign) {
+    events.push({ id: dashboardId!, time, ...outboundEvents.appUnassigned({ ...dashboard, grantId: transition.requestId, reason: transition.unassign }) });
   }
   return events;
 }
@@ -99,6 +113,7 @@ request AS (
     "currentApproverIds" = CASE WHEN change.s ? 'currentApproverIds' THEN ARRAY(SELECT jsonb_array_elements_text(change.s->'currentApproverIds')) ELSE r."currentApproverIds" END,
     "closedAt" = CASE WHEN change.s ? 'closedAt' THEN (change.s->>'closedAt')::timestamp(3) ELSE r."closedAt" END,
     "closedReason" = CASE WHEN change.s ? 'closedAt' THEN change.s->>'closedReason' ELSE r."closedReason" END,
+    "accessEndsAt" = CASE WHEN change.s ? 'accessEndsAt' THEN (change.s->>'accessEndsAt')::timestamp(3) ELSE r."accessEndsAt" END,
     "updatedAt" = now() AT TIME ZONE 'UTC'
   FROM (SELECT c->>'requestId' AS id, c->'state' AS s FROM input) AS change
   WHERE r."id" = change.id AND (SELECT yes FROM fresh)
@@ -110,6 +125,12 @@ assignment AS (
   FROM input, jsonb_array_elements(input.c->'assignments') AS a
   WHERE (SELECT yes FROM fresh)
   ON CONFLICT ("userId", "appId") DO NOTHING
+  RETURNING 1
+),
+unassignment AS (
+  DELETE FROM "AppAssignment" AS a
+  USING (SELECT u FROM input, jsonb_array_elements(input.c->'unassignments') AS u) AS gone
+  WHERE a."userId" = gone.u->>'userId' AND a."appId" = gone.u->>'appId' AND a."requestId" = gone.u->>'requestId' AND (SELECT yes FROM fresh)
   RETURNING 1
 ),
 ledger AS (
@@ -131,7 +152,7 @@ outbox AS (
   ORDER BY n
   RETURNING 1
 )
-SELECT (SELECT yes FROM fresh) AS "written", (SELECT count(*) FROM request) AS "requests", (SELECT count(*) FROM assignment) AS "assignments", (SELECT count(*) FROM outbox) AS "events"`;
+SELECT (SELECT yes FROM fresh) AS "written", (SELECT count(*) FROM request) AS "requests", (SELECT count(*) FROM assignment) AS "assignments", (SELECT count(*) FROM unassignment) AS "unassignments", (SELECT count(*) FROM outbox) AS "events"`;
 
 /** Writes a request change (see above). Returns whether its transitions were new. */
 export async function writeRequestChange(db: Database, change: RequestChange): Promise<boolean> {
@@ -150,12 +171,20 @@ export async function writeRequestChange(db: Database, change: RequestChange): P
       actorId: transition.actorId ?? null,
       step: transition.step ?? null,
       comment: transition.comment ?? null,
-      data: transition.reason ? { reason: transition.reason } : {},
+      // A delegate's decision names the away approver it was made for; a re-route, who stands in for whom.
+      data: {
+        ...(transition.reason ? { reason: transition.reason } : {}),
+        ...(transition.onBehalfOf ? { onBehalfOf: transition.onBehalfOf } : {}),
+        ...(transition.delegatedFrom ? { delegatedFrom: transition.delegatedFrom } : {}),
+      },
       at: new Date(transition.at).toISOString(),
     })),
     state: finalState(transitions),
     assignments: request
       ? transitions.filter((transition) => transition.assign).map((transition) => ({ orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: transition.requestId }))
+      : [],
+    unassignments: request
+      ? transitions.filter((transition) => transition.unassign).map((transition) => ({ userId: request.requesterId, appId: request.appId, requestId: transition.requestId }))
       : [],
     events: request ? outboxRowsOf(transitions.flatMap((transition) => eventsOf(transition, request))) : [],
     ledger: ledger?.row ?? null,

@@ -12,14 +12,18 @@ import {
 import {
   accessRequestEventData,
   appAssignedData,
+  appUnassignedData,
   appSelfServiceChangedData,
+  businessCalendarChangedData,
   commandAcceptedData,
   commandRejectedData,
   deadLetterData,
+  delegationChangedData,
   directoryGroupChangedData,
   directoryUserChangedData,
   personalAppAddedData,
   personalAppsMovedData,
+  personalBookmarkAddedData,
   settingsChangedData,
   technicalContactEmailFailedData,
   technicalContactEmailSentData,
@@ -55,15 +59,17 @@ export function jsonSchemaOf(schema: z.ZodType): Json {
 // --- topics --------------------------------------------------------------------------------------
 
 const topicDescriptions: Record<TopicName, string> = {
-  userRequests: 'End-user requests: org-managed apps, cancellations, personal apps, Technical Contact messages, moves to Okta Personal.',
+  userRequests:
+    'End-user requests: org-managed apps, cancellations, personal apps and bookmarks, Technical Contact messages, moves to Okta Personal, delegations while away (set and cancel).',
   decisions: "Approvers' decisions on pending app requests.",
-  adminCommands: 'Admin commands: org settings, Technical Contact, per-app Self Service configuration, admin actions on requests.',
+  adminCommands:
+    'Admin commands: org settings, Technical Contact, per-app Self Service configuration, admin actions on requests, and previews (dry runs) of settings and per-app changes, answered in the `preview` of their accepted result.',
   directory: 'Directory sync (orgs, users, groups, catalog apps, org apps). Each command gets a result too.',
   commandResults: 'Exactly one result per inbound command (accepted or rejected), keyed by org.',
-  settings: 'Org settings and per-app Self Service configuration as changed, with before and after.',
+  settings: "Org settings and per-app Self Service configuration as changed, with before and after; users' delegations while away as set and cancelled.",
   technicalContactEmails: 'Whether the email of a Technical Contact message went out.',
   accessRequests: 'Every step of an access request (Okta System Log names), keyed by request so that its steps stay in order.',
-  dashboard: "Changes to a user's dashboard: assigned apps, personal apps added or moved to Okta Personal.",
+  dashboard: "Changes to a user's dashboard: assigned apps, personal apps and bookmarks added, personal apps moved to Okta Personal.",
   deadLetters:
     'Records that are not valid commands (their bytes and headers, bounded and redacted, plus dlq-* headers), and CloudEvents for commands whose processing failed permanently (INTERNAL_ERROR).',
   directoryChanges: 'Internal: user status and group membership changes. Not part of the partner contract; may change without notice.',
@@ -224,7 +230,37 @@ export const outboundDocs: Record<keyof typeof outboundEvents | keyof typeof Out
     key: 'orgId, else the command id.',
     id: RESULT_ID,
     data: commandAcceptedData,
-    examples: [outboundEvents.commandAccepted({ commandId: '7d0c9a52-4b7e-4f0e-9a51-3c2f1e8b6d10', commandType: 'selfservice.app.requested.v1', orgId: ORG, requestId: 'req-3f2a', workflowId: 'app-request-req-3f2a' })],
+    examples: [
+      outboundEvents.commandAccepted({ commandId: '7d0c9a52-4b7e-4f0e-9a51-3c2f1e8b6d10', commandType: 'selfservice.app.requested.v1', orgId: ORG, requestId: 'req-3f2a', workflowId: 'app-request-req-3f2a' }),
+      outboundEvents.commandAccepted({
+        commandId: '3c1e5b7a-9d2f-4e8c-b6a1-0f4d2c8e7b95',
+        commandType: 'selfservice.settings.preview-requested.v1',
+        orgId: ORG,
+        preview: {
+          change: 'selfservice.settings.update-requested.v1',
+          computedAgainstVersion: 4,
+          wouldBeVersion: 5,
+          noChange: false,
+          changed: ['allowOrgManagedApps'],
+          pendingReviewed: 1,
+          wouldClose: [{ requestId: 'req-3f2a', appId: 'app-github', requesterId: 'u-alice', reason: 'the org no longer allows users to add org-managed app integrations' }],
+          wouldCloseTotal: 1,
+          wouldReroute: [],
+          wouldRerouteTotal: 0,
+          wouldTurnOff: [
+            {
+              flow: 'ORG_MANAGED_APP_REQUESTS',
+              setting: 'allowOrgManagedApps',
+              effect: 'users can no longer request org-managed apps: the 1 apps of the Available Apps list can no longer be requested (their configuration is kept) and pending requests close',
+              appIds: ['app-github'],
+              appIdsTotal: 1,
+            },
+          ],
+          truncated: false,
+          listLimit: 500,
+        },
+      }),
+    ],
   },
   commandRejected: {
     title: 'Command rejected',
@@ -264,6 +300,38 @@ export const outboundDocs: Record<keyof typeof outboundEvents | keyof typeof Out
     data: appSelfServiceChangedData,
     examples: [outboundEvents.appSelfServiceChanged({ orgId: ORG, actorId: 'u-admin', appId: 'app-github', version: 1, before: null, after: CONFIG })],
   },
+  businessCalendarChanged: {
+    title: 'Business calendar changed',
+    key: 'orgId.',
+    id: EFFECT_ID,
+    data: businessCalendarChangedData,
+    examples: [
+      outboundEvents.businessCalendarChanged({
+        orgId: ORG,
+        actorId: 'u-admin',
+        before: null,
+        after: { timeZone: 'Europe/Berlin', workingDays: ['MON', 'TUE', 'WED', 'THU', 'FRI'], holidays: ['2026-12-25'] },
+      }),
+    ],
+  },
+  delegationChanged: {
+    title: 'Delegation while away set or cancelled',
+    key: 'orgId.',
+    id: EFFECT_ID,
+    data: delegationChangedData,
+    examples: [
+      outboundEvents.delegationChanged({
+        orgId: ORG,
+        userId: 'u-bob',
+        delegationId: 'dlg-5e1c',
+        delegateId: 'u-dave',
+        start: '2025-07-01T00:00:00.000Z',
+        end: '2025-07-15T00:00:00.000Z',
+        reason: 'summer holiday',
+        change: 'SET',
+      }),
+    ],
+  },
   technicalContactEmailSent: {
     title: 'Technical Contact email sent',
     key: 'orgId.',
@@ -296,6 +364,13 @@ export const outboundDocs: Record<keyof typeof outboundEvents | keyof typeof Out
     data: appAssignedData,
     examples: [outboundEvents.appAssigned({ orgId: ORG, userId: 'u-alice', appId: 'app-github', requestId: 'req-3f2a' })],
   },
+  appUnassigned: {
+    title: 'App unassigned (a time-bound grant ended)',
+    key: 'userId (the user whose dashboard it is).',
+    id: EFFECT_ID,
+    data: appUnassignedData,
+    examples: [outboundEvents.appUnassigned({ orgId: ORG, userId: 'u-alice', appId: 'app-github', requestId: 'req-3f2a', grantId: 'req-3f2a', reason: 'ACCESS_ENDED' })],
+  },
   personalAppAdded: {
     title: 'Personal app added',
     key: 'orgId.',
@@ -319,6 +394,15 @@ export const outboundDocs: Record<keyof typeof outboundEvents | keyof typeof Out
         exported: [{ personalAppId: 'pa-5c1d', catalogAppId: 'cat-netflix', username: 'alice@example.com' }],
         removeFromDashboard: true,
       }),
+    ],
+  },
+  personalBookmarkAdded: {
+    title: 'Personal bookmark added',
+    key: 'orgId.',
+    id: EFFECT_ID,
+    data: personalBookmarkAddedData,
+    examples: [
+      outboundEvents.personalBookmarkAdded({ orgId: ORG, userId: 'u-alice', bookmarkId: 'pb-8a41c2d9e0f3b5a6c7d8e9f0', name: 'Team wiki', url: 'https://wiki.example.org/team' }),
     ],
   },
   directoryUserChanged: {
@@ -362,7 +446,8 @@ function deadLetterRecordMessage(): Json {
     description:
       'Not a CloudEvent of its own: the original record (not a CloudEvent, not JSON, unknown type, wrong topic, data that fails the schema, over a bound), ' +
       `its original headers cut to ${Limits.headerValueBytes} bytes each (${Limits.headerCount} at most), its key cut to ${Limits.headerValueBytes} bytes, its value ` +
-      `cut so that the copy stays under ${Limits.deadLetterBytes} bytes. Fields named like secrets are removed from the value. When its ce_id is usable it also ` +
+      `cut so that the copy stays under ${Limits.deadLetterBytes} bytes. Fields named like secrets are removed from the value, and credentials written into URLs ` +
+      '(userinfo, parameters named like secrets) are replaced by [redacted]. When its ce_id is usable it also ' +
       'gets a rejected result on the command-results topic. dlq-error never echoes the payload.',
     contentType: 'application/octet-stream',
     headers: {
@@ -375,11 +460,13 @@ function deadLetterRecordMessage(): Json {
         'dlq-source-offset': header('Its offset, in decimal.'),
         'dlq-failed-at': { type: 'string', format: 'date-time' },
         'dlq-value-truncated': header('The original size of the value in bytes, when the value was cut.'),
-        'dlq-redacted': header('The names of the fields removed because they are named like secrets (password, token, ...), comma-separated.'),
+        'dlq-redacted': header(
+          'The names of the fields removed because they are named like secrets (password, token, ...), and of those whose URL credentials were hidden ("url (credentials in a URL)"), comma-separated.',
+        ),
       },
       additionalProperties: { type: 'string', description: `An original header, cut to ${Limits.headerValueBytes} bytes.` },
     },
-    payload: { description: 'The original value, secret-named fields removed, possibly cut (see dlq-value-truncated).' },
+    payload: { description: 'The original value, secret-named fields removed and URL credentials hidden, possibly cut (see dlq-value-truncated).' },
     bindings: kafkaKey(`The original key, cut to ${Limits.headerValueBytes} bytes.`),
   };
 }

@@ -1,5 +1,8 @@
 import { Partitioners, type IHeaders, type Kafka, type Producer } from 'kafkajs';
 import { bounded, Limits } from './limits';
+import { SECRET_FIELD, withoutUrlCredentials } from './secrets';
+
+export { SECRET_FIELD };
 
 /** An inbound Kafka record as consumed, with where it came from. */
 export interface InboundRecord {
@@ -27,38 +30,51 @@ export const DeadLetterHeaders = {
   redacted: 'dlq-redacted',
 } as const;
 
-/** Field names that hold secrets: never kept in a dead-letter copy, a log line or a result. */
-export const SECRET_FIELD = /^pass$|pass(word|wd|phrase)|secret|token|credential|api[-_]?key|private[-_]?key/i;
-
 /** Deeper than this, a dead-letter copy drops the content: it cannot be searched for secrets cheaply. */
 const REDACTION_DEPTH = 64;
 
-/** Removes every field named like a secret, at any depth; returns the names removed. */
+/** How `dlq-redacted` names a field whose value had credentials in a URL (hidden, the field kept). */
+const urlCredentialsIn = (key: string) => `${bounded(key, 64)} (credentials in a URL)`;
+
+/**
+ * Removes every field named like a secret, at any depth, and hides the credentials of URLs in string
+ * values (`https://user:pass@host`, `?token=...`); returns the names of the fields concerned.
+ */
 export function withoutSecrets(value: unknown): { value: unknown; removed: string[] } {
   const removed = new Set<string>();
-  const strip = (node: unknown, depth: number): unknown => {
+  const strip = (node: unknown, depth: number, key: string): unknown => {
+    if (typeof node === 'string') {
+      const hidden = withoutUrlCredentials(node);
+      if (hidden === null) return node;
+      removed.add(urlCredentialsIn(key));
+      return hidden;
+    }
     if (typeof node !== 'object' || node === null) return node;
     if (depth > REDACTION_DEPTH) {
       removed.add(`(content nested deeper than ${REDACTION_DEPTH} levels)`);
       return null;
     }
-    if (Array.isArray(node)) return node.map((item) => strip(item, depth + 1));
+    if (Array.isArray(node)) return node.map((item) => strip(item, depth + 1, key));
     const kept: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(node)) {
-      if (SECRET_FIELD.test(key)) removed.add(bounded(key, 64));
-      else kept[key] = strip(item, depth + 1);
+    for (const [name, item] of Object.entries(node)) {
+      if (SECRET_FIELD.test(name)) removed.add(bounded(name, 64));
+      else kept[name] = strip(item, depth + 1, name);
     }
     return kept;
   };
-  return { value: strip(value, 1), removed: [...removed].sort() };
+  return { value: strip(value, 1, '(value)'), removed: [...removed].sort() };
 }
 
-/** The names of the fields named like secrets, found without recursion (a body may be nested very deep). */
+/**
+ * The names of the fields named like secrets (or holding credentials in a URL), found without recursion
+ * (a body may be nested very deep).
+ */
 function secretKeysIn(json: unknown): string[] {
   const found = new Set<string>();
   const stack: unknown[] = [json];
   while (stack.length > 0) {
     const node = stack.pop();
+    if (typeof node === 'string' && withoutUrlCredentials(node) !== null) found.add('(credentials in a URL)');
     if (typeof node !== 'object' || node === null) continue;
     if (Array.isArray(node)) {
       for (const item of node) stack.push(item);

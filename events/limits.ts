@@ -27,6 +27,8 @@ export const Limits = {
   comment: 1000,
   reason: 1000,
   noteForRequester: 500,
+  /** A delegation's reason (`selfservice.delegation.set-requested.v1`). */
+  delegationReason: 500,
   technicalContactMessage: 2000,
 
   emailDomains: 100,
@@ -39,6 +41,15 @@ export const Limits = {
   fallbackApprovers: 100,
   personalAppIds: 100,
   adminAppIds: 1000,
+  escalationApprovers: 20,
+  holidays: 366,
+  timeZone: 64,
+  /** A personal bookmark's URL (https), as given and once normalized. */
+  url: 2048,
+  /** `domains` of a catalog app (the sites it runs on, for telling bookmarks apart from catalog apps). */
+  catalogAppDomains: 100,
+  /** Ten years: the longest time-bound access. */
+  accessDays: 3650,
 
   /** A text that a rejection or a dead-letter header echoes (an error description) is cut to this. */
   echoedText: 1000,

@@ -1,24 +1,33 @@
 import { z } from 'zod';
-import { appSelfServiceConfig, approverStep, USER_STATUSES } from './inbound';
+import { appSelfServiceConfig, approverStep, businessCalendar, USER_STATUSES } from './inbound';
 import type {
   AccessRequestEvent,
   AppAssigned,
+  AppUnassigned,
   AppSelfServiceChanged,
   AppSelfServiceConfigState,
+  BusinessCalendarChanged,
+  ChangePreview,
   CommandAccepted,
   CommandRejected,
   DeadLetter,
+  DelegationChanged,
   DirectoryGroupChanged,
   DirectoryUserChanged,
   NotEligibleReason,
   PersonalAppAdded,
   PersonalAppMoveResult,
   PersonalAppsMoved,
+  PersonalBookmarkAdded,
+  PreviewClose,
+  PreviewReroute,
+  PreviewTurnOff,
   SettingsChanged,
   SettingsSnapshot,
   TechnicalContactEmailFailed,
   TechnicalContactEmailSent,
 } from './outbound';
+import { PREVIEW_FLOWS } from './outbound';
 
 /**
  * zod schemas of the outbound data, for the AsyncAPI document (`asyncapi.ts`). The interfaces of
@@ -39,8 +48,41 @@ const exactly =
 const string = z.string();
 const optional = z.string().optional();
 
+const ids = z.array(string);
+
+export const previewCloseData = exactly<PreviewClose>()(z.object({ requestId: string, appId: string, requesterId: string, reason: string }));
+
+export const previewRerouteData = exactly<PreviewReroute>()(
+  z.object({ requestId: string, appId: string, requesterId: string, step: z.number().int(), fromApproverIds: ids, toApproverIds: ids }),
+);
+
+export const previewTurnOffData = exactly<PreviewTurnOff>()(
+  z.object({ flow: z.enum(PREVIEW_FLOWS), setting: string, appId: optional, effect: string, appIds: ids.optional(), appIdsTotal: z.number().int().optional() }),
+);
+
+export const changePreviewData = exactly<ChangePreview>()(
+  z.object({
+    change: string,
+    appId: optional,
+    computedAgainstVersion: z.number().int(),
+    wouldBeVersion: z.number().int().nullable(),
+    noChange: z.boolean(),
+    changed: ids,
+    pendingReviewed: z.number().int(),
+    wouldClose: z.array(previewCloseData),
+    wouldCloseTotal: z.number().int(),
+    wouldReroute: z.array(previewRerouteData),
+    wouldRerouteTotal: z.number().int(),
+    wouldTurnOff: z.array(previewTurnOffData),
+    truncated: z.boolean(),
+    listLimit: z.number().int(),
+  }),
+);
+
 export const commandAcceptedData = exactly<CommandAccepted>()(
-  z.object({ commandId: string, commandType: string, orgId: optional, requestId: optional, workflowId: optional }).catchall(z.unknown()),
+  z
+    .object({ commandId: string, commandType: string, orgId: optional, requestId: optional, workflowId: optional, preview: changePreviewData.optional() })
+    .catchall(z.unknown()),
 );
 
 export const commandRejectedData = exactly<CommandRejected>()(
@@ -71,6 +113,24 @@ export const settingsChangedData = exactly<SettingsChanged>()(
   }),
 );
 
+export const businessCalendarChangedData = exactly<BusinessCalendarChanged>()(
+  z.object({ orgId: string, actorId: string, before: businessCalendar.nullable(), after: businessCalendar.nullable() }),
+);
+
+export const delegationChangedData = exactly<DelegationChanged>()(
+  z.object({
+    orgId: string,
+    userId: string,
+    delegationId: string,
+    delegateId: string,
+    start: z.iso.datetime({ offset: true }),
+    end: z.iso.datetime({ offset: true }),
+    reason: optional,
+    change: z.enum(['SET', 'CANCELLED']),
+    cancelledAt: z.iso.datetime({ offset: true }).optional(),
+  }),
+);
+
 const notifications = appSelfServiceConfig.shape.notifications.unwrap();
 
 export const appSelfServiceConfigStateData = exactly<AppSelfServiceConfigState>()(
@@ -81,6 +141,9 @@ export const appSelfServiceConfigStateData = exactly<AppSelfServiceConfigState>(
     approverSteps: z.array(approverStep),
     notifications,
     fallbackApproverIds: z.array(string),
+    justificationRequired: z.boolean().optional(),
+    denyCommentRequired: z.boolean().optional(),
+    timeBoundAccess: appSelfServiceConfig.shape.timeBoundAccess,
   }),
 );
 
@@ -108,14 +171,27 @@ export const accessRequestEventData = exactly<AccessRequestEvent>()(
     appId: string,
     requesterId: string,
     actorId: optional,
+    requestedById: optional,
     step: z.number().int().optional(),
     comment: optional,
     reason: optional,
+    currentApproverIds: z.array(string).optional(),
+    stepDeadline: z.iso.datetime({ offset: true }).optional(),
+    accessEndsAt: z.iso.datetime({ offset: true }).optional(),
+    extensionRequestId: optional,
+    onBehalfOf: optional,
+    delegatedFrom: z.record(string, string).optional(),
     at: z.iso.datetime({ offset: true }),
   }),
 );
 
-export const appAssignedData = exactly<AppAssigned>()(z.object({ orgId: string, userId: string, appId: string, requestId: optional }));
+export const appAssignedData = exactly<AppAssigned>()(
+  z.object({ orgId: string, userId: string, appId: string, requestId: optional, grantId: optional, accessEndsAt: z.iso.datetime({ offset: true }).optional() }),
+);
+
+export const appUnassignedData = exactly<AppUnassigned>()(
+  z.object({ orgId: string, userId: string, appId: string, requestId: string, grantId: string, reason: z.enum(['ACCESS_ENDED', 'ACCESS_REVOKED']) }),
+);
 
 export const personalAppAddedData = exactly<PersonalAppAdded>()(
   z.object({ orgId: string, userId: string, personalAppId: string, catalogAppId: string, username: optional, credentialsSet: z.boolean() }),
@@ -149,6 +225,10 @@ export const personalAppsMovedData = exactly<PersonalAppsMoved>()(
     exported: z.array(z.object({ personalAppId: string, catalogAppId: string, username: z.string().nullable() })),
     removeFromDashboard: z.boolean(),
   }),
+);
+
+export const personalBookmarkAddedData = exactly<PersonalBookmarkAdded>()(
+  z.object({ orgId: string, userId: string, bookmarkId: string, name: string, url: z.string().meta({ format: 'uri', description: 'https, normalized (WHATWG URL href).' }) }),
 );
 
 export const directoryUserChangedData = exactly<DirectoryUserChanged>()(

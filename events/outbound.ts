@@ -1,4 +1,4 @@
-import type { AppSelfServiceConfigInput, USER_STATUSES } from './inbound';
+import type { AppSelfServiceConfigInput, BusinessCalendarInput, USER_STATUSES } from './inbound';
 import type { TopicName } from './topics';
 
 /**
@@ -23,11 +23,15 @@ export const OutboundTypes = {
    */
   technicalContactChanged: 'selfservice.technical-contact.changed.v1',
   appSelfServiceChanged: 'selfservice.app.self-service-changed.v1',
+  businessCalendarChanged: 'selfservice.settings.business-calendar-changed.v1',
+  delegationChanged: 'selfservice.delegation.changed.v1',
   technicalContactEmailSent: 'selfservice.technical-contact.email-sent.v1',
   technicalContactEmailFailed: 'selfservice.technical-contact.email-failed.v1',
   appAssigned: 'selfservice.dashboard.app-assigned.v1',
   personalAppAdded: 'selfservice.dashboard.personal-app-added.v1',
   personalAppsMoved: 'selfservice.dashboard.personal-apps-moved.v1',
+  personalBookmarkAdded: 'selfservice.dashboard.personal-bookmark-added.v1',
+  appUnassigned: 'selfservice.dashboard.app-unassigned.v1',
   directoryUserChanged: 'selfservice.directory.user-changed.v1',
   directoryGroupChanged: 'selfservice.directory.group-changed.v1',
 } as const;
@@ -51,6 +55,11 @@ export const ACCESS_REQUEST_EVENT_NAMES = [
   'app.access_request.reroute',
   'app.access_request.remind',
   'app.access_request.override',
+  'app.access_request.escalate',
+  'app.access_request.access.remind',
+  'app.access_request.access.extend',
+  'app.access_request.access.end',
+  'app.access_request.access.revoke',
 ] as const satisfies readonly AccessRequestEventName[];
 
 export function accessRequestEventType(auditName: string): string {
@@ -86,7 +95,76 @@ export interface CommandAccepted {
   orgId?: string;
   requestId?: string;
   workflowId?: string;
+  /** The answer to a preview command (settings.preview-requested, app.self-service-preview-requested). */
+  preview?: ChangePreview;
   [detail: string]: unknown;
+}
+
+/** A pending request a previewed change would close as DELETED, with the reason the request would give. */
+export interface PreviewClose {
+  requestId: string;
+  appId: string;
+  requesterId: string;
+  reason: string;
+}
+
+/** A pending request whose current step a previewed change would re-route. */
+export interface PreviewReroute {
+  requestId: string;
+  appId: string;
+  requesterId: string;
+  step: number;
+  fromApproverIds: string[];
+  toApproverIds: string[];
+}
+
+export const PREVIEW_FLOWS = [
+  'ORG_MANAGED_APP_REQUESTS',
+  'PERSONAL_APP_ADDS',
+  'TECHNICAL_CONTACT_MESSAGES',
+  'MOVE_TO_OKTA_PERSONAL',
+  'APP_REQUESTS',
+  'APP_APPROVAL',
+] as const;
+
+/** Something users could do until now that a previewed change switches off. */
+export interface PreviewTurnOff {
+  flow: (typeof PREVIEW_FLOWS)[number];
+  /** The org switch or the app's configuration field that turns it off. */
+  setting: string;
+  appId?: string;
+  /** What it means for users, in words (with what stays: tiles already added, messages already accepted). */
+  effect: string;
+  /** ORG_MANAGED_APP_REQUESTS: the apps users may request until now (Available Apps), at most the list limit. */
+  appIds?: string[];
+  appIdsTotal?: number;
+}
+
+/**
+ * What a settings or per-app change would do, computed against a version without changing anything.
+ * Lists hold at most `listLimit` entries each (and about 256 KiB together); the totals count them all.
+ */
+export interface ChangePreview {
+  /** The change previewed: `selfservice.settings.update-requested.v1` or `selfservice.app.self-service-configured.v1`. */
+  change: string;
+  appId?: string;
+  /** Send the change with this as `expectedVersion` to make exactly the change previewed. */
+  computedAgainstVersion: number;
+  /** The version the change would make; null when it would change nothing (accepted, neither versioned nor announced). */
+  wouldBeVersion: number | null;
+  noChange: boolean;
+  /** The settings or configuration fields the change would change. */
+  changed: string[];
+  /** How many pending requests the change would tell to review themselves (each was judged). */
+  pendingReviewed: number;
+  wouldClose: PreviewClose[];
+  wouldCloseTotal: number;
+  wouldReroute: PreviewReroute[];
+  wouldRerouteTotal: number;
+  wouldTurnOff: PreviewTurnOff[];
+  /** A list holds fewer entries than its total. */
+  truncated: boolean;
+  listLimit: number;
 }
 
 /** `selfservice.command.rejected.v1`: the command, its code and message, plus details (existingRequestId, retryAfter, incidentId, ...). */
@@ -121,6 +199,14 @@ export interface SettingsChanged {
   reason?: string;
 }
 
+/** `selfservice.settings.business-calendar-changed.v1`; null: no calendar (business days are Monday to Friday in UTC). */
+export interface BusinessCalendarChanged {
+  orgId: string;
+  actorId: string;
+  before: BusinessCalendarInput | null;
+  after: BusinessCalendarInput | null;
+}
+
 export type ApproverStepConfig = NonNullable<AppSelfServiceConfigInput['approverSteps']>[number];
 
 /** An app's Self Service configuration as stored and announced. */
@@ -131,6 +217,12 @@ export interface AppSelfServiceConfigState {
   approverSteps: ApproverStepConfig[];
   notifications: NonNullable<AppSelfServiceConfigInput['notifications']>;
   fallbackApproverIds: string[];
+  /** Requesters must give a justification (the request's comment). */
+  justificationRequired?: boolean;
+  /** Approvers must give a comment to deny. */
+  denyCommentRequired?: boolean;
+  /** Grants end: at most `maxDays` (absent: access does not end). */
+  timeBoundAccess?: NonNullable<AppSelfServiceConfigInput['timeBoundAccess']>;
 }
 
 /** `selfservice.app.self-service-changed.v1` (on the settings topic); `before` is null for a first configuration. */
@@ -168,11 +260,46 @@ export interface AccessRequestEvent {
   appId: string;
   requesterId: string;
   actorId?: string;
+  /** On the `request` event of a request made on behalf of the requester: the manager who asked (also its actorId). */
+  requestedById?: string;
   step?: number;
   comment?: string;
   reason?: string;
+  /** Who may decide the step now (`reroute`, `escalate`). */
+  currentApproverIds?: string[];
+  /** When the step times out now (`escalate`; ISO 8601). */
+  stepDeadline?: string;
+  /** When a time-bound grant ends (`grant`, `access.extend`; ISO 8601). */
+  accessEndsAt?: string;
+  /** The extension request that made the grant run longer (`access.extend`). */
+  extensionRequestId?: string;
+  /**
+   * A decision by a delegate (`approver.approve`, `approver.deny`, `deny`): the approver they stand in
+   * for while that one is away (delegation); `actorId` is the delegate who decided.
+   */
+  onBehalfOf?: string;
+  /** Who stands in for whom among `currentApproverIds` (`reroute`, `escalate`): `{delegateId: awayApproverId}`. */
+  delegatedFrom?: Record<string, string>;
   /** When it happened (ISO 8601). */
   at: string;
+}
+
+/**
+ * `selfservice.delegation.changed.v1` (on the settings topic): a user set a delegation while away, or
+ * cancelled one. Times are ISO 8601; the period runs from `start` until `end` (exclusive).
+ */
+export interface DelegationChanged {
+  orgId: string;
+  /** Who is away (who set the delegation). */
+  userId: string;
+  delegationId: string;
+  delegateId: string;
+  start: string;
+  end: string;
+  reason?: string;
+  /** SET: a new period; CANCELLED: withdrawn (a period in force ends at `cancelledAt`). */
+  change: 'SET' | 'CANCELLED';
+  cancelledAt?: string;
 }
 
 /** `selfservice.dashboard.app-assigned.v1`: the app is on the user's dashboard. */
@@ -181,6 +308,19 @@ export interface AppAssigned {
   userId: string;
   appId: string;
   requestId?: string;
+  /** A time-bound grant: its id (the request's id) and when it ends (ISO 8601). */
+  grantId?: string;
+  accessEndsAt?: string;
+}
+
+/** `selfservice.dashboard.app-unassigned.v1`: a time-bound grant ended (its time ran out, or an admin revoked it). */
+export interface AppUnassigned {
+  orgId: string;
+  userId: string;
+  appId: string;
+  requestId: string;
+  grantId: string;
+  reason: 'ACCESS_ENDED' | 'ACCESS_REVOKED';
 }
 
 /** `selfservice.dashboard.personal-app-added.v1`. No credential ever: only whether it was set. */
@@ -191,6 +331,15 @@ export interface PersonalAppAdded {
   catalogAppId: string;
   username?: string;
   credentialsSet: boolean;
+}
+
+/** `selfservice.dashboard.personal-bookmark-added.v1`: a link on the user's dashboard (`url` normalized, https, never a credential). */
+export interface PersonalBookmarkAdded {
+  orgId: string;
+  userId: string;
+  bookmarkId: string;
+  name: string;
+  url: string;
 }
 
 export type NotEligibleReason =
@@ -273,6 +422,14 @@ export const outboundEvents = {
   appSelfServiceChanged(data: AppSelfServiceChanged): OutboundDraft {
     return draft('settings', OutboundTypes.appSelfServiceChanged, data.orgId, data);
   },
+  /** settings; key: orgId. */
+  businessCalendarChanged(data: BusinessCalendarChanged): OutboundDraft {
+    return draft('settings', OutboundTypes.businessCalendarChanged, data.orgId, data);
+  },
+  /** settings; key: orgId (an org's delegations stay in order with its settings). */
+  delegationChanged(data: DelegationChanged): OutboundDraft {
+    return draft('settings', OutboundTypes.delegationChanged, data.orgId, data);
+  },
   /** technical-contact-emails; key: orgId. */
   technicalContactEmailSent(data: TechnicalContactEmailSent): OutboundDraft {
     return draft('technicalContactEmails', OutboundTypes.technicalContactEmailSent, data.orgId, data);
@@ -289,6 +446,10 @@ export const outboundEvents = {
   appAssigned(data: AppAssigned): OutboundDraft {
     return draft('dashboard', OutboundTypes.appAssigned, data.userId, data);
   },
+  /** dashboard; key: userId (the user whose dashboard it is). */
+  appUnassigned(data: AppUnassigned): OutboundDraft {
+    return draft('dashboard', OutboundTypes.appUnassigned, data.userId, data);
+  },
   /** dashboard; key: orgId. */
   personalAppAdded(data: PersonalAppAdded): OutboundDraft {
     return draft('dashboard', OutboundTypes.personalAppAdded, data.orgId, data);
@@ -296,6 +457,10 @@ export const outboundEvents = {
   /** dashboard; key: orgId. */
   personalAppsMoved(data: PersonalAppsMoved): OutboundDraft {
     return draft('dashboard', OutboundTypes.personalAppsMoved, data.orgId, data);
+  },
+  /** dashboard; key: orgId (as personal apps). */
+  personalBookmarkAdded(data: PersonalBookmarkAdded): OutboundDraft {
+    return draft('dashboard', OutboundTypes.personalBookmarkAdded, data.orgId, data);
   },
   /** directory-changes (internal); key: orgId. */
   directoryUserChanged(data: DirectoryUserChanged): OutboundDraft {

@@ -25,7 +25,12 @@ export type AuditName =
   | 'app.access_request.cancel'
   | 'app.access_request.reroute'
   | 'app.access_request.remind'
-  | 'app.access_request.override';
+  | 'app.access_request.override'
+  | 'app.access_request.escalate'
+  | 'app.access_request.access.remind'
+  | 'app.access_request.access.extend'
+  | 'app.access_request.access.end'
+  | 'app.access_request.access.revoke';
 
 /** Who hears of an outcome: the requester (by default), the approvers, other addresses. */
 const notificationChoiceSchema = z.object({
@@ -40,6 +45,14 @@ export const notificationsSchema = z.object({
   onExpire: notificationChoiceSchema.optional(),
 });
 
+/** Escalation of a step at its timeout: to these users and groups (resolved then), with a timeout of its own. */
+export const escalationPlanSchema = z.object({
+  approvers: z.array(z.object({ type: z.enum(['USER', 'GROUP']), id: z.string() })),
+  timeoutDays: z.number(),
+  businessDays: z.boolean().optional(),
+  reminderDaysBefore: z.number().optional(),
+});
+
 export const stepPlanSchema = z.object({
   /** 1-based. */
   number: z.number().int().positive(),
@@ -47,8 +60,25 @@ export const stepPlanSchema = z.object({
   /** The configured user or group id. */
   sourceId: z.string(),
   approverIds: z.array(z.string()),
+  /** Calendar days, or business days of the plan's calendar when `businessDays`. */
   timeoutDays: z.number(),
+  businessDays: z.boolean().optional(),
+  /** In the unit of the timeout. */
   reminderDaysBefore: z.number().optional(),
+  /** Absent: the request expires at the timeout. */
+  escalation: escalationPlanSchema.optional(),
+  /**
+   * Delegation while away: whom each delegate among `approverIds` stands in for (`{delegateId:
+   * awayApproverId}`), as resolved with the approvers. Absent: nobody stands in for anyone (and in plans
+   * from before delegation).
+   */
+  delegatedFrom: z.record(z.string(), z.string()).optional(),
+});
+
+const businessCalendarSchema = z.object({
+  timeZone: z.string(),
+  workingDays: z.array(z.enum(['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'])),
+  holidays: z.array(z.string()).optional(),
 });
 
 /** The approval plan resolved at submission; stored with the request (a JSON column), read back through this schema. */
@@ -57,18 +87,36 @@ export const requestPlanSchema = z.object({
   orgId: z.string(),
   appId: z.string(),
   appLabel: z.string(),
+  /** The requester of record: whose request it is, whose dashboard gets the app. Never an approver. */
   requesterId: z.string(),
+  /**
+   * Who asked, when not the requester: the requester's manager in the directory, asking on their behalf
+   * (`onBehalfOf`). Absent for a request the requester made, and in plans from before requests on behalf.
+   */
+  requestedById: z.string().optional(),
+  /** The justification when the app asks for one (the request's comment: see `justificationProblem`). */
   comment: z.string().optional(),
+  /** The app required a justification when the request was made (absent: it did not). */
+  justificationRequired: z.boolean().optional(),
+  /** The app required a comment to deny when the request was made (absent: it did not). */
+  denyCommentRequired: z.boolean().optional(),
   approvalRequired: z.boolean(),
   steps: z.array(stepPlanSchema),
   /** Admins who may decide any step and act on the request: resolved at submission, then again after every directory change. */
   adminIds: z.array(z.string()),
   notifications: notificationsSchema,
+  /** The org's business calendar at submission, when one of the steps counts business days. */
+  calendar: businessCalendarSchema.optional(),
+  /** A time-bound grant: how many days it lasts, when the user is reminded (absent: access does not end). */
+  access: z.object({ days: z.number(), reminderDaysBefore: z.number().optional() }).optional(),
+  /** An extension: the request id of the time-bound grant it extends (which is not assigned again). */
+  extendsRequestId: z.string().optional(),
 });
 
 export type NotificationChoice = z.infer<typeof notificationChoiceSchema>;
 export type Notifications = z.infer<typeof notificationsSchema>;
 export type StepPlan = z.infer<typeof stepPlanSchema>;
+export type EscalationPlan = z.infer<typeof escalationPlanSchema>;
 export type RequestPlan = z.infer<typeof requestPlanSchema>;
 
 export type SubmitOutcome =
@@ -89,15 +137,89 @@ export interface Transition {
   status?: 'PENDING' | 'APPROVED' | 'DENIED' | 'EXPIRED' | 'CANCELLED' | 'DELETED';
   currentStep?: number | null;
   currentApproverIds?: string[];
+  /** The step's new deadline (escalate; ISO 8601). */
+  stepDeadline?: string;
+  /** When the time-bound grant ends (grant, access.extend; ISO 8601). */
+  accessEndsAt?: string;
+  /** The extension request that made the grant run longer (access.extend). */
+  extensionRequestId?: string;
+  /** Take the app off the requester's dashboard (access.end, access.revoke). */
+  unassign?: 'ACCESS_ENDED' | 'ACCESS_REVOKED';
   /** Put the app on the requester's dashboard (grant). */
   assign?: boolean;
+  /** A decision by a delegate: the away approver they decided for (`actorId` is the delegate). */
+  onBehalfOf?: string;
+  /** Who stands in for whom among `currentApproverIds` (reroute, escalate). */
+  delegatedFrom?: Record<string, string>;
 }
 
 /**
  * What a pending request should do after a change: close (and why), or carry on with the current
  * step's approvers and the admins who may decide, as the directory has them now.
  */
-export type ReviewVerdict = { close: string } | { approverIds: string[] | null; adminIds?: string[] };
+export type ReviewVerdict =
+  | { close: string }
+  | {
+      approverIds: string[] | null;
+      adminIds?: string[];
+      /** Delegates among `approverIds` and whom each stands in for (absent: none, and in histories from before delegation). */
+      delegatedFrom?: Record<string, string>;
+    };
+
+/**
+ * What a review reads of the org, the app and the requester as they are now (or, for a preview, as a
+ * proposed change would leave them).
+ */
+export interface ReviewFacts {
+  /** The org's "Allow users to add org-managed app integrations" switch (off when the org has no settings). */
+  allowOrgManagedApps: boolean;
+  app: { status: string; selfService: { requestsEnabled: boolean; approvalRequired: boolean } | null } | null;
+  /** Null when the requester is no longer in the directory. */
+  requesterStatus: string | null;
+}
+
+/**
+ * Why a pending request must close as things are (drift while pending: the org switch off, the app
+ * inactive, requests disabled, approval switched off, the requester not active), or null when it may go
+ * on. The review of a running request and the preview of a settings change both judge by this.
+ */
+export function closingReason(plan: RequestPlan, facts: ReviewFacts): string | null {
+  if (!facts.allowOrgManagedApps) return 'the org no longer allows users to add org-managed app integrations';
+  const { app } = facts;
+  if (!app || app.status !== 'ACTIVE') return `the app ${plan.appLabel} is no longer active`;
+  if (!app.selfService?.requestsEnabled) return `requests for ${plan.appLabel} were disabled`;
+  if (plan.approvalRequired && !app.selfService.approvalRequired) return `approval for ${plan.appLabel} is no longer required; request the app again to get it at once`;
+  if (facts.requesterStatus !== 'ACTIVE') return `the requester is ${facts.requesterStatus ?? 'gone'}`;
+  return null;
+}
+
+/**
+ * The verdict on a request that may go on, once its current step's approvers were resolved again
+ * (null: no step to resolve): it closes when nobody is left who could approve.
+ */
+export function stepVerdict(step: StepPlan | null, approverIds: string[] | null, adminIds: string[]): ReviewVerdict {
+  if (!step) return { approverIds: null, adminIds };
+  if (!approverIds || approverIds.length === 0) return { close: `nobody is left who could approve step ${step.number}` };
+  return { approverIds, adminIds };
+}
+
+/**
+ * Where a review resolves a step's approvers from: its user or group and, once it escalated, its
+ * escalation approvers. Each group of sources is resolved on its own (each falls back to the fallback
+ * approvers when none of it is left), and the approvers are all of them.
+ */
+export function reviewSourcesOf(step: StepPlan, escalated: boolean): { type: 'USER' | 'GROUP'; id: string }[][] {
+  const escalation = escalated ? step.escalation?.approvers : undefined;
+  return [[{ type: step.type, id: step.sourceId }], ...(escalation ? [escalation] : [])];
+}
+
+/** The approvers a verdict re-routes the step to, or null when it closes or they are the ones it waits on already (in any order). */
+export function reroutedTo(verdict: ReviewVerdict, currentApproverIds: readonly string[]): string[] | null {
+  if ('close' in verdict || !verdict.approverIds) return null;
+  const { approverIds } = verdict;
+  if (approverIds.length === currentApproverIds.length && approverIds.every((id) => currentApproverIds.includes(id))) return null;
+  return approverIds;
+}
 
 export type Outcome = 'APPROVED' | 'DENIED' | 'EXPIRED' | 'DELETED' | 'CANCELLED';
 
@@ -113,6 +235,8 @@ export interface ApproversNotice {
   notice: string;
   deadline: string;
   plan?: RequestPlan;
+  /** Recipients who are delegates, and whom each stands in for: their email says "on behalf of". */
+  delegatedFrom?: Record<string, string>;
 }
 
 /** The outcome email; who gets it follows the app's notification choices. */
@@ -122,9 +246,13 @@ export interface OutcomeNotice {
   comment?: string;
   reason?: string;
   actorId?: string;
+  /** The actor decided as the delegate of this approver. */
+  onBehalfOf?: string;
   /** Everyone who was an approver of the request. */
   approverIds: string[];
   plan?: RequestPlan;
+  /** A time-bound grant: when the access ends (ISO 8601). */
+  accessEndsAt?: string;
 }
 
 export interface DecisionInput {
@@ -142,7 +270,7 @@ export interface CancelInput {
   orgId?: string;
 }
 
-export type AdminAction = 'RESEND' | 'DELETE' | 'OVERRIDE';
+export type AdminAction = 'RESEND' | 'DELETE' | 'OVERRIDE' | 'REVOKE';
 
 export interface AdminActionInput {
   actorId: string;
@@ -159,6 +287,8 @@ export interface TimelineEntry {
   actorId?: string;
   step?: number;
   comment?: string;
+  /** A delegate's decision: the away approver it was made for. */
+  onBehalfOf?: string;
 }
 
 export interface RequestView {
@@ -170,6 +300,34 @@ export interface RequestView {
   stepDeadline: string | null;
   closedReason: string | null;
   timeline: TimelineEntry[];
+  /** Delegates among `currentApproverIds` and the away approver each stands in for (absent: none). */
+  delegatedFrom?: Record<string, string>;
+  /** A time-bound grant: when it ends, whether it is still on the dashboard, how often it was extended. */
+  access?: AccessView;
+}
+
+/** An extension request was granted: the grant it extends runs `days` from now (never shorter than it would have). */
+export interface AccessExtension {
+  extensionRequestId: string;
+  days: number;
+}
+
+/** The emails of a time-bound grant's life, to the user whose access it is. */
+export interface AccessNotice {
+  requestId: string;
+  kind: 'ending' | 'ended' | 'revoked';
+  /** When the access ends, or ended (ISO 8601). */
+  endsAt: string;
+  reason?: string;
+  /** Makes each mail unique (the transition's sequence). */
+  sequence: number;
+  plan: RequestPlan;
+}
+
+export interface AccessView {
+  endsAt: string;
+  status: 'ACTIVE' | 'ENDED' | 'REVOKED';
+  extensions: number;
 }
 
 export interface Problem {
@@ -203,7 +361,50 @@ export function decisionProblem(view: RequestView, decidedSteps: ReadonlySet<num
   if ((input.comment ?? '').length > MAX_COMMENT_LENGTH) {
     return { code: 'COMMENT_TOO_LONG', message: `the comment has ${input.comment?.length} characters; at most ${MAX_COMMENT_LENGTH} are allowed` };
   }
+  // The flag is the app's configuration when the request was made (plans from before it have none).
+  if (input.decision === 'DENY' && plan.denyCommentRequired && isBlank(input.comment)) {
+    return {
+      code: 'DENY_COMMENT_REQUIRED',
+      message: `${plan.appLabel} requires a comment to deny: give the reason for denying request ${view.requestId} in comment`,
+    };
+  }
   return null;
+}
+
+const isBlank = (text: string | undefined) => (text ?? '').trim() === '';
+
+/**
+ * Who a request command names: the requester of record (`onBehalfOf` when given, else the caller
+ * `userId`) and, for a request on behalf of someone else, who asked (the caller). `onBehalfOf` equal to
+ * `userId` is a request for oneself.
+ */
+export function requesterOf(data: { userId: string; onBehalfOf?: string }): { requesterId: string; requestedById?: string } {
+  if (data.onBehalfOf === undefined || data.onBehalfOf === data.userId) return { requesterId: data.userId };
+  return { requesterId: data.onBehalfOf, requestedById: data.userId };
+}
+
+/**
+ * The app asks for a justification: the request's comment, not blank. Why the submission is refused,
+ * or null.
+ */
+export function justificationProblem(app: { id: string; label: string; justificationRequired: boolean }, comment: string | undefined): Problem | null {
+  if (!app.justificationRequired || !isBlank(comment)) return null;
+  return {
+    code: 'JUSTIFICATION_REQUIRED',
+    message: `app ${app.id} (${app.label}) requires a justification: give the reason for the request in comment (1 to ${MAX_COMMENT_LENGTH} characters)`,
+  };
+}
+
+/**
+ * A request on behalf of someone else: only their manager in the directory (the user's `managerId`)
+ * may make it. Why not, or null. The report's own checks (active, app available, ...) follow.
+ */
+export function onBehalfProblem(requestedById: string, report: { id: string; managerId: string | null }): Problem | null {
+  if (report.managerId === requestedById) return null;
+  return {
+    code: 'NOT_MANAGER',
+    message: `user ${requestedById} is not the manager of user ${report.id} in the directory; only a user's manager may request apps on their behalf`,
+  };
 }
 
 export function cancelProblem(view: RequestView, input: CancelInput): Problem | null {
@@ -213,14 +414,19 @@ export function cancelProblem(view: RequestView, input: CancelInput): Problem | 
   if (input.orgId !== undefined && input.orgId !== view.plan.orgId) {
     return { code: 'REQUEST_NOT_FOUND', message: `request ${view.requestId} is not a request of org ${input.orgId}` };
   }
-  if (input.requesterId !== view.plan.requesterId) {
-    return { code: 'NOT_REQUESTER', message: `only the requester may cancel request ${view.requestId}` };
+  // The manager who asked on the requester's behalf may take it back too.
+  if (input.requesterId !== view.plan.requesterId && input.requesterId !== view.plan.requestedById) {
+    return { code: 'NOT_REQUESTER', message: `only the requester (or the manager who asked on their behalf) may cancel request ${view.requestId}` };
   }
   return null;
 }
 
 export function adminActionProblem(view: RequestView, input: AdminActionInput): Problem | null {
-  if (!view.plan || view.status !== 'PENDING') {
+  if (input.action === 'REVOKE') {
+    if (!view.plan || view.access?.status !== 'ACTIVE') {
+      return { code: 'NO_ACTIVE_GRANT', message: `request ${view.requestId} has no time-bound access that is still active; REVOKE applies only to one` };
+    }
+  } else if (!view.plan || view.status !== 'PENDING') {
     return { code: 'REQUEST_NOT_PENDING', message: `request ${view.requestId} is ${view.status}; ${input.action} applies only to pending requests` };
   }
   if (input.orgId !== undefined && input.orgId !== view.plan.orgId) {
@@ -233,6 +439,35 @@ export function adminActionProblem(view: RequestView, input: AdminActionInput): 
     };
   }
   return null;
+}
+
+export const MAX_ACCESS_DAYS = 3650;
+
+/** The per-app time-bound access, as configured. */
+export interface TimeBoundAccess {
+  maxDays: number;
+  requesterPicksDuration?: boolean;
+  reminderDaysBefore?: number;
+}
+
+/**
+ * How long a grant of this app lasts for this request (null: it does not end), or why the requested
+ * duration cannot be had. Without a pick the grant lasts the app's maximum.
+ */
+export function accessFor(config: TimeBoundAccess | null | undefined, appLabel: string, accessDays: number | undefined): { days: number; reminderDaysBefore?: number } | null | Problem {
+  if (!config) {
+    if (accessDays === undefined) return null;
+    return { code: 'ACCESS_DURATION_NOT_OFFERED', message: `access to ${appLabel} does not end, so accessDays (${accessDays}) cannot be chosen` };
+  }
+  if (accessDays !== undefined && !config.requesterPicksDuration && accessDays !== config.maxDays) {
+    return { code: 'ACCESS_DURATION_FIXED', message: `access to ${appLabel} lasts ${config.maxDays} days; the requester cannot choose accessDays (${accessDays})` };
+  }
+  if (accessDays !== undefined && accessDays > config.maxDays) {
+    return { code: 'ACCESS_DURATION_TOO_LONG', message: `accessDays is ${accessDays}; access to ${appLabel} lasts at most ${config.maxDays} days` };
+  }
+  const days = accessDays ?? config.maxDays;
+  const reminder = config.reminderDaysBefore !== undefined && config.reminderDaysBefore < days ? { reminderDaysBefore: config.reminderDaysBefore } : {};
+  return { days, ...reminder };
 }
 
 /** Which recipients an outcome notice goes to; the requester is told by default. */

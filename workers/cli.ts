@@ -1,5 +1,8 @@
 import { commandGroup, PROGRAM, UsageError, type CliCommand } from './operator/args';
 import { auditExportCommand } from './operator/audit-export';
+import { auditVerifyCommand } from './operator/audit-verify';
+import { appsUsageCommand } from './operator/app-usage';
+import { appConfigPreviewCommand, settingsPreviewCommand } from './operator/change-preview';
 import { importCommand } from './operator/import';
 import { requestActionCommands } from './operator/request-actions';
 import { findRequestsCommand, requestTimelineCommand } from './operator/requests';
@@ -17,13 +20,21 @@ const requests = commandGroup('requests', 'find app requests, read their timelin
   ...requestActionCommands,
 ]);
 
-/** `audit <orgId> [limit]` as before, and `audit export [filters]`. */
+/** `audit <orgId> [limit]` as before, `audit export [filters]` and `audit verify`. */
+const AUDIT_SUBCOMMANDS = new Map<string | undefined, CliCommand>([['export', auditExportCommand], ['verify', auditVerifyCommand]]);
 const audit: CliCommand = {
   spec: auditTrailCommand.spec,
-  run: (args) => (args[0] === 'export' ? auditExportCommand.run(args.slice(1)) : auditTrailCommand.run(args)),
+  run: (args) => AUDIT_SUBCOMMANDS.get(args[0])?.run(args.slice(1)) ?? auditTrailCommand.run(args),
 };
 
-const COMMANDS: readonly CliCommand[] = [importCommand, sendCommand, availableAppsCommand, audit, outboxCommand, requests];
+/** Dry runs of risky admin changes: what they would close, re-route or switch off, changing nothing. */
+const settings = commandGroup('settings', "preview a change of the org's Self Service settings", [settingsPreviewCommand]);
+const apps = commandGroup('apps', "preview a change of an app's Self Service configuration; personal app usage per catalog app", [
+  appConfigPreviewCommand,
+  appsUsageCommand,
+]);
+
+const COMMANDS: readonly CliCommand[] = [importCommand, sendCommand, availableAppsCommand, audit, outboxCommand, requests, settings, apps];
 
 /** Every command and subcommand: its synopsis, then what it does. */
 const USAGE = [
@@ -37,10 +48,14 @@ const USAGE = [
       ['available-apps <orgId>', availableAppsCommand],
       ['audit <orgId> [limit]', auditTrailCommand],
       ['audit export [--org O] [--since ISO] [--until ISO] [--actor U] [--action A] [--request R] [--out FILE]', auditExportCommand],
+      ['audit verify --org O | --file FILE [--org O] [--allow-gaps] [--anchor SEQ:HASH] [--json]', auditVerifyCommand],
       ['outbox', outboxCommand],
       ['requests find [--org O] [--requester U] [--approver U] [--app A] [--status S] [--limit N] [--json]', findRequestsCommand],
       ['requests timeline <requestId> [--live] [--json]', requestTimelineCommand],
       ...requestActionCommands.map((command): [string, CliCommand] => [`${command.spec.name} <requestId> --as <adminId> [--reason TEXT]`, command]),
+      ["settings preview --org O --as ADMIN --changes '<json>' [--expected-version N] [--json]", settingsPreviewCommand],
+      ["apps preview-config --org O --app A --as ADMIN --config '<json>' [--expected-version N] [--json]", appConfigPreviewCommand],
+      ['apps usage [--org O] [--top N] [--json]', appsUsageCommand],
     ] as [string, CliCommand][]
   ).flatMap(([synopsis, command]) => [`  ${synopsis}`, `      ${command.spec.summary}`]),
   '',

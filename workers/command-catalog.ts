@@ -1,14 +1,22 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { UpdateDefinition, Workflow } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { TypedSearchAttributes, type UpdateDefinition, type Workflow } from '@temporalio/common';
 import { configureAppSelfService } from '../activities/app-configuration';
+import { setBusinessCalendar } from '../activities/business-calendar';
+import { previewAppSelfServiceConfig, previewSettingsChange } from '../activities/change-preview';
 import type { CommandHandler, ManyHandler } from '../activities/command-ledger';
+import { cancelDelegation, setDelegation } from '../activities/delegations';
 import { upsertCatalogApp, upsertGroup, upsertOrg, upsertOrgApp, upsertUser, upsertUsers } from '../activities/directory';
 import { setTechnicalContact, updateSettings } from '../activities/org-settings';
+import { addPersonalBookmark } from '../activities/personal-bookmarks';
 import type { Command, InboundType } from '../events/inbound';
 import { appRequestWorkflowId, type RequestView } from '../rules/app-request';
-import { requestIdFor } from '../rules/identifiers';
+import type { CommandResult } from '../rules/commands';
+import { delegationWorkflowId } from '../rules/delegation';
+import { delegationIdFor, requestIdFor } from '../rules/identifiers';
 import { administerUpdate, appRequestWorkflow, cancelUpdate, decideUpdate } from '../workflows/app-request';
+import { delegationWorkflow } from '../workflows/delegation';
 import { personalAppAddWorkflow, personalAppMoveWorkflow } from '../workflows/personal-apps';
+import { SelfServiceCommandType, SelfServiceOrgId } from '../workflows/search-attributes';
 import { technicalContactMessageWorkflow } from '../workflows/technical-contact-message';
 
 /**
@@ -30,7 +38,15 @@ export interface ApplyRoute<C extends Command> {
   handler: CommandHandler<C>;
   /** Applies a run of such commands at once (set-based), where that is much faster. */
   many?: ManyHandler<C>;
+  /**
+   * Carries an applied command on in time: starts the workflow that wakes at a delegation's start and
+   * end. Run after the transaction, before the command's held events go out, and again (a no-op) when
+   * the command is redelivered, so a crash in between loses nothing.
+   */
+  follow?: FollowUp<C>;
 }
+
+export type FollowUp<C extends Command> = (client: Client, command: C, result: CommandResult, options: { taskQueue: string }) => Promise<void>;
 
 export interface WorkflowRoute<C extends Command> {
   kind: 'workflow';
@@ -48,7 +64,34 @@ export type Route<C extends Command> = ApplyRoute<C> | WorkflowRoute<C> | Update
 
 export type StartSearchAttributes = Parameters<Client['workflow']['start']>[1]['typedSearchAttributes'];
 
-const apply = <C extends Command>(handler: CommandHandler<C>, many?: ManyHandler<C>): ApplyRoute<C> => ({ kind: 'apply', handler, many });
+const apply = <C extends Command>(handler: CommandHandler<C>, many?: ManyHandler<C>, follow?: FollowUp<C>): ApplyRoute<C> => ({ kind: 'apply', handler, many, follow });
+
+/**
+ * A delegation that was set gets its workflow (`delegation-<delegationId>`), which wakes at the
+ * period's start and end to tell the pending requests concerned (workflows/delegation.ts).
+ */
+const startDelegationWorkflow: FollowUp<CommandOf<'selfservice.delegation.set-requested.v1'>> = async (client, command, result, { taskQueue }) => {
+  if (result.outcome !== 'ACCEPTED') return;
+  const delegationId = delegationIdFor(command.commandId);
+  const { orgId, userId } = command.data;
+  try {
+    await client.workflow.start(delegationWorkflow, {
+      taskQueue,
+      workflowId: delegationWorkflowId(delegationId),
+      args: [{ delegationId, orgId, userId, start: new Date(command.data.start).toISOString(), end: new Date(command.data.end).toISOString() }],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: SelfServiceCommandType, value: command.type },
+        { key: SelfServiceOrgId, value: orgId },
+      ]),
+      memo: { commandType: command.type, source: command.source },
+    });
+  } catch (error) {
+    // Started before (a redelivery), or run to its end already.
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+  }
+};
 
 /** A workflow route; `args` must fit the workflow's parameters, which the compiler checks here. */
 function workflow<C extends Command, A extends [unknown, ...unknown[]]>(
@@ -96,13 +139,20 @@ export const commandCatalog: { [T in InboundType]: Route<CommandOf<T>> } = {
   'selfservice.directory.org-app-upserted.v1': apply(upsertOrgApp),
   'selfservice.settings.update-requested.v1': apply(updateSettings),
   'selfservice.technical-contact.set-requested.v1': apply(setTechnicalContact),
+  'selfservice.business-calendar.set-requested.v1': apply(setBusinessCalendar),
   'selfservice.app.self-service-configured.v1': apply(configureAppSelfService),
+  'selfservice.settings.preview-requested.v1': apply(previewSettingsChange),
+  'selfservice.app.self-service-preview-requested.v1': apply(previewAppSelfServiceConfig),
   'selfservice.app.requested.v1': workflow(
     appRequestWorkflow,
     (command) => requestOf(command).workflowId,
     (command) => [command, { requestId: requestOf(command).requestId }],
   ),
   'selfservice.personal-app.add-requested.v1': workflow(personalAppAddWorkflow, (command) => `personal-app-add-${command.commandId}`, (command) => [command]),
+  // A bookmark is one row and its announcement: applied in one transaction, no workflow.
+  'selfservice.personal-bookmark.add-requested.v1': apply(addPersonalBookmark),
+  'selfservice.delegation.set-requested.v1': apply(setDelegation, undefined, startDelegationWorkflow),
+  'selfservice.delegation.cancel-requested.v1': apply(cancelDelegation),
   'selfservice.personal-app.move-requested.v1': workflow(personalAppMoveWorkflow, (command) => `personal-app-move-${command.commandId}`, (command) => [command]),
   'selfservice.technical-contact.message-submitted.v1': workflow(
     technicalContactMessageWorkflow,

@@ -129,6 +129,13 @@ export class TemporalCommandRouter implements CommandRouter {
       }
       return [await recordFailed(this.options.db, commands[0]!, this.incident(commands[0]!, error))];
     }
+    // Workflows that carry applied commands on in time (a delegation's), before their events go out.
+    const follows = commands.flatMap((command, index) => {
+      const { follow } = routeOf(command) as ApplyRoute<Command>;
+      const result = records[index]?.result;
+      return follow && result ? [follow(this.options.client, command, result, { taskQueue: this.options.taskQueue })] : [];
+    });
+    if (follows.length > 0) await heartbeating(Promise.all(follows), context, WAIT_TIMEOUT_MS, `starting the workflows of ${follows.length} applied commands`);
     const affected = new Set(records.flatMap((record) => record.affected));
     if (affected.size > 0) {
       await heartbeating(this.signalReview([...affected]), context, WAIT_TIMEOUT_MS, `telling ${affected.size} pending requests of a change`);

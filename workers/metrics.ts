@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { IngressMetrics } from './ingress';
 import type { OutboxBacklog, OutboxRelayMetrics } from './outbox-relay';
+import type { AuditSealBacklog } from '../activities/audit-chain';
+import type { AuditSealerMetrics } from './audit-sealer';
 
 /**
  * The project's own Prometheus metrics (README "Operations" lists those worth an alert). Labels are
@@ -121,6 +123,32 @@ export function createRelayMetrics(registry: Registry, namespace: string): Relay
     backlog(value) {
       backlog.set(labels, value.count);
       oldest.set(labels, value.oldestAgeSeconds ?? 0);
+    },
+  };
+}
+
+export interface AuditSealerMetricsSink extends AuditSealerMetrics {
+  backlog(backlog: AuditSealBacklog): void;
+}
+
+/** The audit sealer's (in the relay process): entries chained, failed passes, and what waits to be chained. */
+export function createAuditSealerMetrics(registry: Registry): AuditSealerMetricsSink {
+  const sealed = new Counter({ name: 'selfservice_audit_sealed_total', help: 'Audit entries chained (sealed) by this process', registers: [registry] });
+  const failures = new Counter({ name: 'selfservice_audit_seal_failures_total', help: 'Failed sealing passes (each is retried with back-off)', registers: [registry] });
+  const unsealed = new Gauge({ name: 'selfservice_audit_unsealed_entries', help: 'Audit entries not chained yet (every org), read every 5 s', registers: [registry] });
+  const oldest = new Gauge({
+    name: 'selfservice_audit_oldest_unsealed_age_seconds',
+    help: 'Age of the oldest audit entry not chained yet (0 when none), read every 5 s',
+    registers: [registry],
+  });
+  sealed.inc(0);
+  failures.inc(0);
+  return {
+    sealed: (count) => sealed.inc(count),
+    sealFailed: () => failures.inc(),
+    backlog(value) {
+      unsealed.set(value.count);
+      oldest.set(value.oldestAgeSeconds ?? 0);
     },
   };
 }

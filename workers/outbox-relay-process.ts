@@ -4,7 +4,8 @@ import { loadConfig } from './config';
 import { componentLogger, configureLogging, logLine } from './logger';
 import { startTracing } from './tracing';
 import { kafkaSettingsFrom, topicPolicyFrom } from './kafka-settings';
-import { createRelayMetrics } from './metrics';
+import { createAuditSealerMetrics, createRelayMetrics } from './metrics';
+import { startAuditSealer } from './audit-sealer';
 import { closeServer, newProcessRegistry, onShutdownSignals, OpsEndpoints, startOpsServer } from './ops-server';
 import { startOutboxRelay } from './outbox-relay';
 
@@ -21,14 +22,23 @@ async function main(): Promise<void> {
   const publisher = await KafkaEventPublisher.connect(kafka, topics);
   const registry = newProcessRegistry('relay');
   const metrics = createRelayMetrics(registry, config.KAFKA_TOPIC_NAMESPACE);
-  const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, namespace: config.KAFKA_TOPIC_NAMESPACE, publisher, metrics, log: logLine(log, 'warn') });
+  // The audit sealer chains new audit entries (workers/audit-sealer.ts); it wakes with the relay.
+  const sealerMetrics = createAuditSealerMetrics(registry);
+  const sealer = startAuditSealer({ databaseUrl: config.DATABASE_URL, metrics: sealerMetrics, log: logLine(componentLogger('audit-sealer'), 'warn') });
+  const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, namespace: config.KAFKA_TOPIC_NAMESPACE, publisher, metrics, log: logLine(log, 'warn'), onNotification: sealer.wake });
   const ops = new OpsEndpoints({ registry, readiness: () => ({ 'database-listener': relay.listening() }), log: (line) => log.warn(line) });
   const server = await startOpsServer(ops, { host: config.OPS_HOST, port: config.RELAY_OPS_PORT, name: 'relay', log: (line) => log.info(line) });
   const readBacklog = () =>
-    relay.backlog().then(
-      (backlog) => metrics.backlog(backlog),
-      () => undefined, // the database is away: the relay logs it; the gauges keep their last value
-    );
+    Promise.all([
+      relay.backlog().then(
+        (backlog) => metrics.backlog(backlog),
+        () => undefined, // the database is away: the relay logs it; the gauges keep their last value
+      ),
+      sealer.backlog().then(
+        (backlog) => sealerMetrics.backlog(backlog),
+        () => undefined,
+      ),
+    ]);
   const backlogTimer = setInterval(() => void readBacklog(), BACKLOG_EVERY_MS);
   void readBacklog();
   log.info({ namespace: config.KAFKA_TOPIC_NAMESPACE, tracing: tracing !== null }, `relay: publishing the outbox to ${config.KAFKA_BROKERS.join(',')} (topic namespace "${config.KAFKA_TOPIC_NAMESPACE}")`);
@@ -39,6 +49,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     clearInterval(backlogTimer);
     await relay.stop();
+    await sealer.stop();
     await publisher.disconnect();
     await tracing?.shutdown();
     await closeServer(server);

@@ -49,6 +49,8 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Polling when no notification comes (default 1000 ms). */
   pollIntervalMs?: number;
+  /** Called on each notification too (the audit sealer wakes with the relay: an audited command writes outbox rows). */
+  onNotification?: () => void;
 }
 
 /** What the relay reports for Prometheus. */
@@ -227,7 +229,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       });
       try {
         await client.connect();
-        client.on('notification', wake);
+        client.on('notification', () => {
+          wake();
+          options.onNotification?.();
+        });
         await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
         listener = client; // from here stop() ends it
         options.metrics?.listening(true);
@@ -311,19 +316,19 @@ async function publishTraced(publisher: EventPublisher, rows: readonly OutboxRow
   }
 }
 
-function backoffMs(attempt: number): number {
+export function backoffMs(attempt: number): number {
   return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempt - 1));
 }
 
 /** An error as one short line: never a payload dump in the log. */
-function brief(error: unknown): string {
+export function brief(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const line = message.replace(/\s+/g, ' ').trim();
   return line.length > 200 ? `${line.slice(0, 200)}...` : line;
 }
 
 /** A wait that ends after its time or when rung, whichever comes first. */
-class Alarm {
+export class Alarm {
   private ringer: (() => void) | null = null;
 
   wait(ms: number): Promise<void> {

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AdminActionInput, CancelInput, DecisionInput, RequestView } from '../rules/app-request';
+import type { AccessExtension, AdminActionInput, CancelInput, DecisionInput, RequestView } from '../rules/app-request';
 
 /**
  * Messages of the request workflow (workflow id `app-request-<requestId>`), one definition for both
@@ -11,3 +11,5 @@ export const administerUpdate = defineUpdate<RequestView, [AdminActionInput]>('a
 export const statusQuery = defineQuery<RequestView>('status');
 /** Sent when the directory or the app's configuration changed: re-check approvers and whether the request may go on. */
 export const reviewSignal = defineSignal('review');
+/** Sent by an extension request's workflow once the extension is granted: the time-bound grant runs longer. */
+export const extendAccessSignal = defineSignal<[AccessExtension]>('extendAccess');

@@ -1,8 +1,11 @@
 import {
+  type AccessExtension,
+  type AccessNotice,
   adminActionProblem,
   cancelProblem,
   DAY_MS,
   decisionProblem,
+  reroutedTo,
   searchableApprovers,
   type AdminActionInput,
   type ApproversNotice,
@@ -16,6 +19,8 @@ import {
   type StepPlan,
   type Transition,
 } from '../rules/app-request';
+import { stepTimers } from '../rules/business-calendar';
+import { delegatedAmong } from '../rules/delegation';
 import type { CommandRef } from '../rules/commands';
 
 /**
@@ -34,7 +39,7 @@ type InboxItem = Message & { id: number; step: number };
 type Ending = 'APPROVED' | 'DENIED' | 'EXPIRED' | 'CANCELLED' | 'DELETED';
 type Draft = Omit<Transition, 'requestId' | 'sequence' | 'at'>;
 
-export type Email = { to: 'approvers'; notice: ApproversNotice } | { to: 'outcome'; notice: OutcomeNotice };
+export type Email = { to: 'approvers'; notice: ApproversNotice } | { to: 'outcome'; notice: OutcomeNotice } | { to: 'access'; notice: AccessNotice };
 export type Accepted = { command: CommandRef; details: Record<string, unknown> };
 
 /** What one event did, for the workflow to carry out. */
@@ -63,8 +68,8 @@ export class AppRequestState {
   private nextItemId = 1;
   private sequence = 1;
   private resends = 0;
-  /** The current step, with its approvers as resolved when it began, and its timers. */
-  private current: { plan: StepPlan; deadline: number; reminderAt: number | null } | null = null;
+  /** The current step, with its approvers as resolved when it began, its timers, and whether it was escalated. */
+  private current: { plan: StepPlan; deadline: number; reminderAt: number | null; escalated: boolean } | null = null;
   /** The group of the current step, if it is a group step: its id is searchable when its members are too many. */
   private stepGroup: string | undefined;
 
@@ -90,7 +95,8 @@ export class AppRequestState {
   }
 
   snapshot(): RequestView {
-    return { ...this.view, currentApproverIds: [...this.view.currentApproverIds], timeline: [...this.view.timeline] };
+    const delegatedFrom = delegatedAmong(this.current?.plan.delegatedFrom, this.view.currentApproverIds);
+    return { ...this.view, currentApproverIds: [...this.view.currentApproverIds], timeline: [...this.view.timeline], ...(delegatedFrom ? { delegatedFrom } : {}) };
   }
 
   searchableApprovers(): string[] {
@@ -112,7 +118,8 @@ export class AppRequestState {
     this.view.currentStep = first ? 1 : null;
     this.view.currentApproverIds = first ? [...first.approverIds] : [];
     this.stepGroup = first?.type === 'GROUP' ? first.sourceId : undefined;
-    this.view.timeline.push({ sequence: 1, name: 'app.access_request.request', at: iso(now), actorId: plan.requesterId, comment: plan.comment });
+    // The manager who asked on a report's behalf is the actor, as in the history row and the `request` event.
+    this.view.timeline.push({ sequence: 1, name: 'app.access_request.request', at: iso(now), actorId: plan.requestedById ?? plan.requesterId, comment: plan.comment });
   }
 
   // Messages: refused before anything is recorded, then queued for the step loop.
@@ -184,15 +191,21 @@ export class AppRequestState {
   startStep(planned: StepPlan, verdict: ReviewVerdict | null, now: number): Change {
     if (verdict && 'close' in verdict) return this.finish('DELETED', { name: 'app.access_request.delete', reason: verdict.close }, now);
     if (verdict) this.adoptAdmins(verdict);
-    const step = { ...planned, approverIds: verdict?.approverIds ?? planned.approverIds };
-    const deadline = now + step.timeoutDays * DAY_MS;
-    this.current = { plan: step, deadline, reminderAt: step.reminderDaysBefore ? deadline - step.reminderDaysBefore * DAY_MS : null };
+    // A later step's delegates are those of its verdict (delegations in force when it begins).
+    const step = delegating({ ...planned, approverIds: verdict?.approverIds ?? planned.approverIds }, verdict ? verdict.delegatedFrom : planned.delegatedFrom);
+    const { deadline, reminderAt } = stepTimers(step, now, this.view.plan?.calendar);
+    this.current = { plan: step, deadline, reminderAt, escalated: false };
     this.view.currentStep = step.number;
     this.view.currentApproverIds = [...step.approverIds];
     this.view.stepDeadline = iso(deadline);
     this.stepGroup = step.type === 'GROUP' ? step.sourceId : undefined;
     step.approverIds.forEach((id) => this.everyApprover.add(id));
     return this.change({ emails: [this.approversEmail(step.approverIds, 'request')] });
+  }
+
+  /** The current step was escalated: its escalation approvers may decide it too. */
+  get escalated(): boolean {
+    return this.current?.escalated ?? false;
   }
 
   /** The step as it runs (approvers resolved at its start), for a review. */
@@ -205,17 +218,52 @@ export class AppRequestState {
     return this.current?.reminderAt ?? this.current?.deadline ?? Number.MAX_SAFE_INTEGER;
   }
 
-  /** The timer that is due, if any. */
+  /** The timer that is due, if any (an escalation that is due is not: see escalationDue). */
   due(now: number): Change | null {
     const step = this.current;
     if (!step) return null;
     if (step.reminderAt !== null && now >= step.reminderAt) {
       step.reminderAt = null;
       const reminded = this.transition({ name: 'app.access_request.remind', step: step.plan.number }, now);
-      return this.change({ transitions: [reminded], emails: [this.approversEmail(this.view.currentApproverIds, 'reminder')] });
+      const notice = step.escalated ? 'escalation-reminder' : 'reminder';
+      return this.change({ transitions: [reminded], emails: [this.approversEmail(this.view.currentApproverIds, notice)] });
     }
-    if (now >= step.deadline) return this.finish('EXPIRED', { name: 'app.access_request.expire', step: step.plan.number }, now);
+    if (now >= step.deadline && !this.escalationDue(now)) return this.finish('EXPIRED', { name: 'app.access_request.expire', step: step.plan.number }, now);
     return null;
+  }
+
+  /** The step timed out, its reminder is done, and it escalates instead of expiring: its escalation approvers are to be resolved. */
+  escalationDue(now: number): boolean {
+    const step = this.current;
+    if (!step?.plan.escalation || step.escalated) return false;
+    return now >= step.deadline && (step.reminderAt === null || now < step.reminderAt);
+  }
+
+  /**
+   * The step escalates: its escalation approvers (as the directory has them now) may decide it beside
+   * its approvers, until the escalation's own timeout; then the request expires. Or it closes, when
+   * the request may no longer go on.
+   */
+  escalate(verdict: ReviewVerdict, now: number): Change {
+    const step = this.current;
+    const escalation = step?.plan.escalation;
+    if (!step || !escalation) return this.change({});
+    if ('close' in verdict) return this.finish('DELETED', { name: 'app.access_request.delete', reason: verdict.close }, now);
+    this.adoptAdmins(verdict);
+    const current = this.view.currentApproverIds;
+    const added = (verdict.approverIds ?? []).filter((id) => !current.includes(id));
+    const approverIds = [...current, ...added];
+    const { deadline, reminderAt } = stepTimers(escalation, now, this.view.plan?.calendar);
+    const delegatedFrom = delegatedAmong({ ...verdict.delegatedFrom, ...step.plan.delegatedFrom }, approverIds);
+    Object.assign(step, { deadline, reminderAt, escalated: true, plan: delegating(step.plan, delegatedFrom) });
+    this.view.currentApproverIds = approverIds;
+    this.view.stepDeadline = iso(deadline);
+    added.forEach((id) => this.everyApprover.add(id));
+    const escalated = this.transition(
+      { name: 'app.access_request.escalate', step: step.plan.number, currentApproverIds: approverIds, stepDeadline: iso(deadline), ...(delegatedFrom ? { delegatedFrom } : {}) },
+      now,
+    );
+    return this.change({ transitions: [escalated], emails: added.length > 0 ? [this.approversEmail(added, 'escalation')] : [] });
   }
 
   // What each event does.
@@ -237,11 +285,14 @@ export class AppRequestState {
     if (item.kind === 'decision') {
       const { approverId, decision, comment } = item.input;
       const accepted = this.acknowledge(item.input, 'selfservice.app-request.decided.v1', { step, decision });
+      // A delegate decides on behalf of the approver who is away: the decision names both.
+      const awayId = this.current?.plan.delegatedFrom?.[approverId];
+      const onBehalf = awayId && this.view.currentApproverIds.includes(approverId) ? { onBehalfOf: awayId } : {};
       if (decision === 'DENY') {
-        const denied = this.transition({ name: 'app.access_request.approver.deny', actorId: approverId, step, comment }, now);
-        return this.finish('DENIED', { name: 'app.access_request.deny', actorId: approverId, step, comment }, now, { before: [denied], accepted });
+        const denied = this.transition({ name: 'app.access_request.approver.deny', actorId: approverId, step, comment, ...onBehalf }, now);
+        return this.finish('DENIED', { name: 'app.access_request.deny', actorId: approverId, step, comment, ...onBehalf }, now, { before: [denied], accepted });
       }
-      const approved = this.transition({ name: 'app.access_request.approver.approve', actorId: approverId, step, comment }, now);
+      const approved = this.transition({ name: 'app.access_request.approver.approve', actorId: approverId, step, comment, ...onBehalf }, now);
       if (step === this.view.plan?.steps.length) return this.grant(approverId, now, { before: [approved], accepted });
       return this.change({ transitions: [approved], accepted, end: 'approved' });
     }
@@ -250,6 +301,11 @@ export class AppRequestState {
       return this.finish('CANCELLED', { name: 'app.access_request.cancel', actorId: item.input.requesterId }, now, { accepted });
     }
     const { actorId, action, reason } = item.input;
+    if (action === 'REVOKE') {
+      const accepted = this.acknowledge(item.input, 'selfservice.app-request.admin-action.v1', { action, access: 'REVOKED' });
+      const why = reason ?? `revoked by administrator ${actorId}`;
+      return this.endAccess('REVOKED', { name: 'app.access_request.access.revoke', actorId, reason: why, unassign: 'ACCESS_REVOKED' }, now, accepted);
+    }
     if (action === 'RESEND') {
       this.resends += 1;
       const accepted = this.acknowledge(item.input, 'selfservice.app-request.admin-action.v1', { action });
@@ -266,20 +322,109 @@ export class AppRequestState {
 
   /** The request is granted: the app goes on the requester's dashboard. */
   grant(actorId: string | undefined, now: number, also: Also = {}): Change {
-    return this.finish('APPROVED', { name: 'app.access_request.grant', actorId, assign: true }, now, also);
+    const plan = this.view.plan;
+    // An extension puts nothing on the dashboard: the grant it extends is there.
+    if (plan?.extendsRequestId) return this.finish('APPROVED', { name: 'app.access_request.grant', actorId }, now, also);
+    const access = plan?.access ? { accessEndsAt: this.openAccess(plan.access, now) } : {};
+    return this.finish('APPROVED', { name: 'app.access_request.grant', actorId, assign: true, ...access }, now, also);
+  }
+
+  // A time-bound grant: after the grant the request waits for its end, reminds the user before it,
+  // takes extensions and an admin's early revocation, then takes the app off the dashboard.
+
+  private access: { endsAt: number; reminderAt: number | null } | null = null;
+  private readonly extensions: AccessExtension[] = [];
+  private readonly extended = new Set<string>();
+
+  /** The grant's access runs from now; returns when it ends. */
+  private openAccess(access: { days: number; reminderDaysBefore?: number }, now: number): string {
+    const endsAt = now + access.days * DAY_MS;
+    this.access = { endsAt, reminderAt: this.accessReminder(endsAt, now) };
+    this.view.access = { endsAt: iso(endsAt), status: 'ACTIVE', extensions: 0 };
+    return iso(endsAt);
+  }
+
+  private accessReminder(endsAt: number, now: number): number | null {
+    const days = this.view.plan?.access?.reminderDaysBefore;
+    if (!days) return null;
+    const at = endsAt - days * DAY_MS;
+    return at > now ? at : null;
+  }
+
+  get accessActive(): boolean {
+    return this.view.access?.status === 'ACTIVE';
+  }
+
+  /** An extension was granted (its workflow signals); repeated or late ones are dropped. */
+  queueExtension(extension: AccessExtension): void {
+    if (!this.accessActive || this.extended.has(extension.extensionRequestId)) return;
+    this.extended.add(extension.extensionRequestId);
+    this.extensions.push(extension);
+  }
+
+  hasAccessWork(): boolean {
+    return this.inbox.length > 0 || this.extensions.length > 0;
+  }
+
+  accessWakeAt(): number {
+    return this.access?.reminderAt ?? this.access?.endsAt ?? Number.MAX_SAFE_INTEGER;
+  }
+
+  /** The next extension, applied: the access runs `days` from now, or as long as it would have if that is later. */
+  nextExtension(now: number): Change | null {
+    const extension = this.extensions.shift();
+    const access = this.access;
+    if (!extension || !access || !this.view.access) return null;
+    access.endsAt = Math.max(access.endsAt, now + extension.days * DAY_MS);
+    access.reminderAt = this.accessReminder(access.endsAt, now);
+    this.view.access = { ...this.view.access, endsAt: iso(access.endsAt), extensions: this.view.access.extensions + 1 };
+    const extended = this.transition({ name: 'app.access_request.access.extend', accessEndsAt: iso(access.endsAt), extensionRequestId: extension.extensionRequestId }, now);
+    return this.change({ transitions: [extended] });
+  }
+
+  /** The access timer that is due: the reminder, then the end. */
+  accessDue(now: number): Change | null {
+    const access = this.access;
+    if (!access || !this.accessActive) return null;
+    if (access.reminderAt !== null && now >= access.reminderAt) {
+      access.reminderAt = null;
+      const reminded = this.transition({ name: 'app.access_request.access.remind' }, now);
+      return this.change({ transitions: [reminded], emails: [this.accessEmail('ending', reminded.sequence, access.endsAt)] });
+    }
+    if (now < access.endsAt) return null;
+    return this.endAccess('ENDED', { name: 'app.access_request.access.end', reason: 'the time-bound access ended', unassign: 'ACCESS_ENDED' }, now);
+  }
+
+  private endAccess(status: 'ENDED' | 'REVOKED', draft: Draft, now: number, accepted?: Accepted): Change {
+    const endsAt = status === 'ENDED' ? (this.access?.endsAt ?? now) : now;
+    this.access = null;
+    if (this.view.access) this.view.access = { ...this.view.access, status, endsAt: iso(endsAt) };
+    const ended = this.transition({ ...draft, accessEndsAt: iso(endsAt) }, now);
+    return { transitions: [ended], accepted, emails: [this.accessEmail(status === 'ENDED' ? 'ended' : 'revoked', ended.sequence, endsAt, draft.reason)], end: 'closed' };
+  }
+
+  private accessEmail(kind: AccessNotice['kind'], sequence: number, endsAt: number, reason?: string): Email {
+    return { to: 'access', notice: { requestId: this.ids.requestId, kind, endsAt: iso(endsAt), sequence, plan: this.plan(), ...(reason ? { reason } : {}) } };
   }
 
   /** After a directory or configuration change: close the request, or re-route the step. */
   reviewed(verdict: ReviewVerdict, now: number): Change {
     if ('close' in verdict) return this.finish('DELETED', { name: 'app.access_request.delete', reason: verdict.close }, now);
     this.adoptAdmins(verdict);
-    const approverIds = verdict.approverIds;
     const current = this.view.currentApproverIds;
-    if (!approverIds || (approverIds.length === current.length && approverIds.every((id) => current.includes(id)))) return this.change({});
+    // The same rule tells a settings preview which requests would be re-routed.
+    const approverIds = reroutedTo(verdict, current);
+    // Delegation while away: who stands in for whom, as resolved now (histories from before it have none).
+    if (this.current && verdict.approverIds) this.current.plan = delegating(this.current.plan, delegatedAmong(verdict.delegatedFrom, verdict.approverIds));
+    if (!approverIds) return this.change({});
     const added = approverIds.filter((id) => !current.includes(id));
     this.view.currentApproverIds = [...approverIds];
     approverIds.forEach((id) => this.everyApprover.add(id));
-    const rerouted = this.transition({ name: 'app.access_request.reroute', step: this.current?.plan.number, currentApproverIds: approverIds }, now);
+    const delegatedFrom = delegatedAmong(verdict.delegatedFrom, approverIds);
+    const rerouted = this.transition(
+      { name: 'app.access_request.reroute', step: this.current?.plan.number, currentApproverIds: approverIds, ...(delegatedFrom ? { delegatedFrom } : {}) },
+      now,
+    );
     return this.change({ transitions: [rerouted], emails: added.length > 0 ? [this.approversEmail(added, `reroute-${rerouted.sequence}`)] : [] });
   }
 
@@ -296,7 +441,8 @@ export class AppRequestState {
     this.current = null;
     const ending = this.transition({ ...draft, status }, now);
     const emails: Email[] = [];
-    if (status !== 'CANCELLED') {
+    // A requester who cancels gets no email; a request made on someone's behalf tells both of them.
+    if (status !== 'CANCELLED' || this.view.plan?.requestedById) {
       emails.push({
         to: 'outcome',
         notice: {
@@ -305,8 +451,10 @@ export class AppRequestState {
           comment: draft.comment,
           reason: draft.reason,
           actorId: draft.actorId,
+          ...(draft.onBehalfOf ? { onBehalfOf: draft.onBehalfOf } : {}),
           approverIds: [...this.everyApprover],
           plan: this.plan(),
+          ...(draft.accessEndsAt ? { accessEndsAt: draft.accessEndsAt } : {}),
         },
       });
     }
@@ -316,7 +464,15 @@ export class AppRequestState {
   private transition(draft: Draft, now: number): Transition {
     this.sequence += 1;
     const at = iso(now);
-    this.view.timeline.push({ sequence: this.sequence, name: draft.name, at, actorId: draft.actorId, step: draft.step, comment: draft.comment });
+    this.view.timeline.push({
+      sequence: this.sequence,
+      name: draft.name,
+      at,
+      actorId: draft.actorId,
+      step: draft.step,
+      comment: draft.comment,
+      ...(draft.onBehalfOf ? { onBehalfOf: draft.onBehalfOf } : {}),
+    });
     return { requestId: this.ids.requestId, sequence: this.sequence, at, ...draft };
   }
 
@@ -328,9 +484,19 @@ export class AppRequestState {
   }
 
   private approversEmail(approverIds: readonly string[], notice: string): Email {
+    // Delegates among the recipients are told whom they decide for.
+    const delegatedFrom = delegatedAmong(this.current?.plan.delegatedFrom, approverIds);
     return {
       to: 'approvers',
-      notice: { requestId: this.ids.requestId, step: this.current?.plan.number ?? 0, approverIds: [...approverIds], notice, deadline: this.view.stepDeadline ?? '', plan: this.plan() },
+      notice: {
+        requestId: this.ids.requestId,
+        step: this.current?.plan.number ?? 0,
+        approverIds: [...approverIds],
+        notice,
+        deadline: this.view.stepDeadline ?? '',
+        plan: this.plan(),
+        ...(delegatedFrom ? { delegatedFrom } : {}),
+      },
     };
   }
 
@@ -345,3 +511,9 @@ export class AppRequestState {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The step with whom its delegates stand in for (delegation while away); none: the field is left out. */
+function delegating(step: StepPlan, delegatedFrom: Record<string, string> | undefined): StepPlan {
+  const { delegatedFrom: _before, ...rest } = step;
+  return delegatedFrom && Object.keys(delegatedFrom).length > 0 ? { ...rest, delegatedFrom } : rest;
+}

@@ -5,6 +5,7 @@ import {
   TemporalFailure,
   allHandlersFinished,
   condition,
+  getExternalWorkflowHandle,
   log,
   patched,
   proxyActivities,
@@ -17,15 +18,24 @@ import {
 import { RetryState, type SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { Command } from '../events/inbound';
-import { APP_REQUEST_WORKFLOW_PREFIX, type Problem, type RequestPlan, type RequestView, type ReviewVerdict, type StepPlan } from '../rules/app-request';
+import {
+  APP_REQUEST_WORKFLOW_PREFIX,
+  appRequestWorkflowId,
+  requesterOf,
+  type Problem,
+  type RequestPlan,
+  type RequestView,
+  type ReviewVerdict,
+  type StepPlan,
+} from '../rules/app-request';
 import { RECORDING } from './activity-options';
 import { legacyAppRequest } from './app-request-legacy';
-import { administerUpdate, cancelUpdate, decideUpdate, reviewSignal, statusQuery } from './app-request-messages';
+import { administerUpdate, cancelUpdate, decideUpdate, extendAccessSignal, reviewSignal, statusQuery } from './app-request-messages';
 import { AppRequestState, type Change, type Email, type Message } from './app-request-state';
 import { endingOnPermanentFailure } from './command-failure';
 import { SelfServiceAppId, SelfServiceApproverIds, SelfServiceOrgId, SelfServiceRequesterId, SelfServiceStatus } from './search-attributes';
 
-export { administerUpdate, cancelUpdate, decideUpdate, reviewSignal, statusQuery } from './app-request-messages';
+export { administerUpdate, cancelUpdate, decideUpdate, extendAccessSignal, reviewSignal, statusQuery } from './app-request-messages';
 
 /**
  * Since this patch the outbox relay publishes what the request records (no publishing here), its
@@ -33,6 +43,12 @@ export { administerUpdate, cancelUpdate, decideUpdate, reviewSignal, statusQuery
  * Requests started before it replay the frozen app-request-legacy.ts.
  */
 const APP_REQUEST_V2 = 'app-request-v2';
+
+/**
+ * The "requested for you" email of a request made on behalf of a report. Only such requests reach it
+ * (no earlier history has one), so the patch is a marker of the new command rather than a branch.
+ */
+const REQUESTED_FOR_NOTICE = 'app-request-requested-for-notice';
 
 /**
  * Short database steps run as local activities: inside the workflow task, no round trip through the
@@ -77,6 +93,7 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
   setHandler(reviewSignal, () => {
     state.reviewRequested = true;
   });
+  setHandler(extendAccessSignal, (extension) => state.queueExtension(extension));
   // Validators refuse before anything is recorded; handlers queue what they accept for the step loop.
   setHandler(decideUpdate, (input) => take({ kind: 'decision', input }), { validator: (input) => refuseIf(state.problemWith({ kind: 'decision', input })) });
   setHandler(cancelUpdate, (input) => take({ kind: 'cancel', input }), { validator: (input) => refuseIf(state.problemWith({ kind: 'cancel', input })) });
@@ -132,7 +149,12 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
 
   /** A failed email is logged; the request goes on. */
   function send(email: Email): void {
-    const sending = email.to === 'approvers' ? mail.notifyApprovers(email.notice) : mail.notifyOutcome(email.notice);
+    if (email.to === 'approvers') beside(mail.notifyApprovers(email.notice));
+    else if (email.to === 'outcome') beside(mail.notifyOutcome(email.notice));
+    else beside(mail.notifyAccess(email.notice));
+  }
+
+  function beside(sending: Promise<unknown>): void {
     emails.push(
       sending.then(
         () => undefined,
@@ -141,12 +163,36 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
     );
   }
 
+  /**
+   * A time-bound grant, after it was granted: reminders, extensions and an admin's revocation until the
+   * access ends and the app leaves the dashboard.
+   */
+  async function runAccess(): Promise<void> {
+    while (state.accessActive) {
+      await condition(() => state.hasAccessWork(), Math.max(state.accessWakeAt() - Date.now(), 1));
+      const extended = state.nextExtension(Date.now());
+      if (extended) {
+        await carryOut(extended);
+        continue;
+      }
+      const next = state.handleNext(Date.now());
+      if (next) {
+        await carryOut(next.change);
+        state.answered(next.id);
+        continue;
+      }
+      const due = state.accessDue(Date.now());
+      if (due) await carryOut(due);
+    }
+  }
+
   /** One approver step: it begins (a later one with the directory re-read), then runs until it is approved or the request ends. */
   async function runStep(plan: RequestPlan, planned: StepPlan): Promise<void> {
     let verdict: ReviewVerdict | null = null;
     if (planned.number > 1) {
       state.stepBegins(planned.number);
-      verdict = await databaseStep((steps) => steps.startRequestStep({ plan, step: planned }));
+      // `at`: delegations while away are judged at the request's own time (its workflow clock).
+      verdict = await databaseStep((steps) => steps.startRequestStep({ plan, step: planned, at: Date.now() }));
     }
     if (await carryOut(state.startStep(planned, verdict, Date.now()))) return;
     for (;;) {
@@ -155,7 +201,8 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
       if (state.reviewRequested) {
         // Reviewed first: the decisions that wait are then judged against the directory as it is now.
         state.reviewRequested = false;
-        const review = await databaseStep((steps) => steps.reviewPendingRequest({ requestId, step: state.currentStep, plan }));
+        const escalated = state.escalated ? { escalated: true } : {};
+        const review = await databaseStep((steps) => steps.reviewPendingRequest({ requestId, step: state.currentStep, plan, ...escalated, at: Date.now() }));
         end = await carryOut(state.reviewed(review, Date.now()));
         if (!end) state.refuseWhatIsNoLongerAllowed();
       } else {
@@ -163,6 +210,10 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
         if (next) {
           end = await carryOut(next.change);
           state.answered(next.id);
+        } else if (state.escalationDue(Date.now()) && state.currentStep) {
+          const step = state.currentStep;
+          const verdict = await databaseStep((steps) => steps.escalateRequestStep({ plan, step, at: Date.now() }));
+          end = await carryOut(state.escalate(verdict, Date.now()));
         } else {
           const due = state.due(Date.now());
           end = due ? await carryOut(due) : null;
@@ -178,11 +229,19 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
   publishState([
     { key: SelfServiceOrgId, value: command.data.orgId },
     { key: SelfServiceAppId, value: command.data.appId },
-    { key: SelfServiceRequesterId, value: command.data.userId },
+    // The requester of record: the report when a manager asked on their behalf, else the caller (as before).
+    { key: SelfServiceRequesterId, value: requesterOf(command.data).requesterId },
   ]);
   if (submitted.accepted) {
     const { plan } = submitted;
-    upsertMemo({ appLabel: plan.appLabel, requesterId: plan.requesterId, approvalRequired: plan.approvalRequired });
+    upsertMemo({
+      appLabel: plan.appLabel,
+      requesterId: plan.requesterId,
+      approvalRequired: plan.approvalRequired,
+      ...(plan.requestedById ? { requestedById: plan.requestedById } : {}),
+    });
+    // The report hears that their manager asked in their name; one granted at once hears it from the outcome email.
+    if (plan.requestedById && plan.approvalRequired && patched(REQUESTED_FOR_NOTICE)) beside(mail.notifyRequestedFor({ requestId, plan }));
     if (!plan.approvalRequired) {
       await carryOut(state.grant(undefined, Date.now()));
     } else {
@@ -191,12 +250,26 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
         if (!state.pending) break;
       }
     }
+    if (state.accessActive) await runAccess();
+    if (plan.extendsRequestId && state.view.status === 'APPROVED') await extendGrant(plan.extendsRequestId, plan);
   }
 
   state.refuseTheRest();
   await condition(allHandlersFinished);
   await Promise.all(emails);
   return state.snapshot();
+}
+
+/**
+ * An extension was granted: the grant it extends runs longer. Its workflow waits for the end of the
+ * access, so it takes the signal; one that has ended meanwhile cannot (logged: the extension came late).
+ */
+async function extendGrant(grantRequestId: string, plan: RequestPlan): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(appRequestWorkflowId(grantRequestId)).signal(extendAccessSignal, { extensionRequestId: plan.requestId, days: plan.access?.days ?? 0 });
+  } catch (error) {
+    log.warn('the grant to extend has ended', { requestId: plan.requestId, grantRequestId, error: error instanceof Error ? error.message : String(error) });
+  }
 }
 
 /**

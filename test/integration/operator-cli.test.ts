@@ -330,6 +330,7 @@ describe('operator CLI', () => {
       ['available-apps'],
       ['audit'],
       ['audit', 'export'],
+      ['audit', 'verify'],
       ['outbox'],
       ['requests'],
       ['requests', 'find'],

@@ -11,6 +11,7 @@ import type { Topics } from '../../events/topics';
 import type { Config } from '../../workers/config';
 import { dataConverterFor } from '../../workers/payload-codec';
 import { startOutboxRelay, type OutboxRelay } from '../../workers/outbox-relay';
+import { startAuditSealer, type AuditSealer } from '../../workers/audit-sealer';
 import { connectIngress, createWorker } from '../../workers/runtime';
 import { startTracing, type Tracing } from '../../workers/tracing';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
@@ -32,6 +33,8 @@ export interface TestBackend {
   stopIngress(): Promise<void>;
   /** The outbox relay that publishes what the backend writes. */
   relay: OutboxRelay;
+  /** The audit sealer that chains the audit entries (it runs beside the relay, as in the relay process). */
+  sealer: AuditSealer;
   /** The running ingress consumer (to watch its group membership). */
   ingressConsumer(): Consumer | null;
   stop(): Promise<void>;
@@ -62,7 +65,8 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
   const ingress = await connectIngress(config, { clientId: 'selfservice-test', temporalClient: options.temporal?.client });
   const worker = await createWorker(config, { workflowBundle: options.tracing?.workflowBundle ?? workflowBundle(), connection: options.temporal?.connection });
   const workerRun = worker.worker.run();
-  const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, namespace: config.KAFKA_TOPIC_NAMESPACE, publisher: ingress.publisher, log: (message) => console.warn(`relay: ${message}`) });
+  const sealer = startAuditSealer({ databaseUrl: config.DATABASE_URL, log: (message) => console.warn(`audit sealer: ${message}`) });
+  const relay = startOutboxRelay({ databaseUrl: config.DATABASE_URL, namespace: config.KAFKA_TOPIC_NAMESPACE, publisher: ingress.publisher, log: (message) => console.warn(`relay: ${message}`), onNotification: sealer.wake });
   const producer = ingress.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
 
@@ -75,6 +79,7 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
     client: ingress.client,
     producer,
     relay,
+    sealer,
     async startIngress() {
       consumer = await ingress.consume(config.KAFKA_CONSUMER_GROUP);
     },
@@ -89,6 +94,7 @@ export async function startTestBackend(options: BackendOptions = {}): Promise<Te
       await workerRun;
       await worker.close();
       await relay.stop();
+      await sealer.stop();
       await producer.disconnect();
       await ingress.close();
       await tracing?.shutdown();

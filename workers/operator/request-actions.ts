@@ -1,20 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { claimCommand, recordRejected } from '../../activities/command-ledger';
-import { readCommandResult } from '../../activities/operator-views';
-import { encodeCloudEvent } from '../../events/cloudevents';
-import { ADMIN_ACTIONS, inboundCommands } from '../../events/inbound';
-import { parseRecord } from '../../events/parse-record';
+import { ADMIN_ACTIONS } from '../../events/inbound';
 import type { CommandResult } from '../../rules/commands';
 import { loadConfig } from '../config';
-import type { RouteContext } from '../ingress';
 import { connectIngress, type IngressRuntime } from '../runtime';
 import { helpText, parseArgs, positionals, UsageError, type CliCommand, type CommandSpec } from './args';
+import { carryOutCommand } from './carry-out';
 
 type AdminAction = (typeof ADMIN_ACTIONS)[number];
 
 const ADMIN_ACTION = 'selfservice.app-request.admin-action.v1';
-/** The CloudEvents source of commands the operator CLI sends. */
-export const OPERATOR_SOURCE = 'urn:selfservice-cli:operator';
 
 const WHAT: Record<AdminAction, { summary: string; details: string; example: string }> = {
   RESEND: {
@@ -31,6 +25,11 @@ const WHAT: Record<AdminAction, { summary: string; details: string; example: str
     summary: 'grant a pending request now (remaining steps dropped), as a named admin',
     details: "The request is approved at once and the app goes on the requester's dashboard; the reason is\nkept as the override's comment.",
     example: "requests override req-5f1c0a9e2b7d4c3a1e0f9b8d --as u-admin --reason 'urgent: quarter close'",
+  },
+  REVOKE: {
+    summary: 'end a time-bound grant now, as a named admin',
+    details: "The app leaves the user's dashboard at once (app-unassigned, ACCESS_REVOKED); the user is emailed\nwith the reason.",
+    example: "requests revoke req-5f1c0a9e2b7d4c3a1e0f9b8d --as u-admin --reason 'left the project'",
   },
 };
 
@@ -60,45 +59,17 @@ function actionSpec(action: AdminAction): CommandSpec {
   };
 }
 
-/** Where the command is recorded: its own id, or its conflict record when another command owns the id. */
-function conflictLedgerId(commandId: string, fingerprint: string): string {
-  return `${commandId}#conflict-${fingerprint.slice(0, 16)}`;
-}
-
 /**
- * Carries out one admin action as the ingress carries out a Kafka record: validated by the contract's
- * parser, its id claimed in the ledger, routed by the command catalog (an Update on the request's
- * workflow, whose validator and authorization decide), its result read back from the ledger.
+ * Carries out one admin action as the ingress carries out a Kafka record (carry-out.ts): validated by
+ * the contract's parser, its id claimed in the ledger, routed by the command catalog (an Update on the
+ * request's workflow, whose validator and authorization decide), its result read back from the ledger.
  */
 export async function actOnRequest(
   runtime: IngressRuntime,
   input: { action: AdminAction; requestId: string; actorId: string; orgId: string; reason?: string; commandId: string },
 ): Promise<CommandResult> {
   const data = { orgId: input.orgId, actorId: input.actorId, requestId: input.requestId, action: input.action, ...(input.reason !== undefined ? { reason: input.reason } : {}) };
-  const record = encodeCloudEvent({ specversion: '1.0', id: input.commandId, source: OPERATOR_SOURCE, type: ADMIN_ACTION, time: new Date().toISOString(), data }, input.orgId);
-  const parsed = parseRecord(
-    { topic: runtime.topics[inboundCommands[ADMIN_ACTION].topic], partition: 0, offset: '0', key: null, value: record.value, headers: record.headers },
-    runtime.topics,
-  );
-  if (!parsed.ok) {
-    // Refused before anything is recorded, as the import refuses an invalid entry.
-    return { commandId: input.commandId, commandType: ADMIN_ACTION, outcome: 'REJECTED', code: parsed.code, message: parsed.reason, details: {}, eventIds: [] };
-  }
-  const claim = await claimCommand(runtime.db, { commandId: input.commandId, source: OPERATOR_SOURCE, fingerprint: parsed.fingerprint });
-  if (claim === 'conflict') {
-    const ledgerId = conflictLedgerId(input.commandId, parsed.fingerprint);
-    return recordRejected(
-      runtime.db,
-      { commandId: input.commandId, type: ADMIN_ACTION, orgId: input.orgId, ledgerId },
-      'COMMAND_ID_CONFLICT',
-      `command id ${input.commandId} was already used for a different command (another source, org or content); use a new id for a new command`,
-    );
-  }
-  const context: RouteContext = { repeat: claim === 'repeat', heartbeat: async () => undefined };
-  await runtime.router.route(parsed.command, context);
-  const result = await readCommandResult(runtime.db, input.commandId);
-  if (!result) throw new Error(`command ${input.commandId} was carried out but has no recorded result yet`);
-  return result;
+  return carryOutCommand(runtime, { type: ADMIN_ACTION, orgId: input.orgId, data, commandId: input.commandId });
 }
 
 function outcomeLine(action: AdminAction, input: { requestId: string; actorId: string }, result: CommandResult): string {

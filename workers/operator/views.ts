@@ -33,7 +33,10 @@ const auditTrailSpec: CommandSpec = {
   name: 'audit',
   args: '<orgId> [limit]',
   summary: "the org's audit trail, newest first, one JSON object per line (default: the last 50)",
-  details: ['For the whole trail with filters (time range, actor, action, request) in the order written, see', '`audit export --help`.'],
+  details: [
+    'For the whole trail with filters (time range, actor, action, request) in the order written, see',
+    '`audit export --help`. To check its hash chain (tamper evidence), `audit verify --help`.',
+  ],
   examples: ['audit org-acme', 'audit org-acme 10'],
 };
 
