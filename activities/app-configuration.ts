@@ -44,6 +44,7 @@ export function configurationViolations(config: AppSelfServiceConfigInput): Rule
     });
   }
   violations.push(...accessViolations(config.timeBoundAccess));
+  violations.push(...attributeViolations(config));
   const seen = new Set<string>();
   steps.forEach((step, index) => {
     const where = `approver step ${index + 1}`;
@@ -67,6 +68,34 @@ export function configurationViolations(config: AppSelfServiceConfigInput): Rule
     }
   });
   return violations;
+}
+
+/**
+ * App user attributes: declared once each; steps name only declared ones; a required attribute must be
+ * writable by some step (else no grant could ever have it).
+ */
+function attributeViolations(config: AppSelfServiceConfigInput): RuleViolation[] {
+  const declared = config.appUserAttributes ?? [];
+  const names = declared.map((attribute) => attribute.name);
+  const repeated = names.filter((name, index) => names.indexOf(name) !== index);
+  if (repeated.length > 0) return [{ code: 'DUPLICATE_ATTRIBUTE', message: `appUserAttributes declares ${[...new Set(repeated)].join(', ')} more than once` }];
+  const steps = config.approvalRequired ? (config.approverSteps ?? []) : [];
+  for (const [index, step] of steps.entries()) {
+    const unknown = Object.keys(step.attributes ?? {}).filter((name) => !names.includes(name));
+    if (unknown.length > 0) {
+      return [{ code: 'UNKNOWN_ATTRIBUTE', message: `approver step ${index + 1} names ${unknown.join(', ')}, which appUserAttributes does not declare` }];
+    }
+  }
+  const unwritable = declared.filter((attribute) => attribute.required && !steps.some((step) => step.attributes?.[attribute.name] === 'WRITE')).map((attribute) => attribute.name);
+  if (unwritable.length > 0) {
+    return [
+      {
+        code: 'REQUIRED_ATTRIBUTE_NOT_WRITABLE',
+        message: `${unwritable.join(', ')} ${unwritable.length > 1 ? 'are' : 'is'} required, but no approver step may set ${unwritable.length > 1 ? 'them' : 'it'} (WRITE)${config.approvalRequired ? '' : ': approval is off'}`,
+      },
+    ];
+  }
+  return [];
 }
 
 /** Time-bound access: at most MAX_ACCESS_DAYS whole days, reminded at least a day before its end. */
@@ -211,6 +240,7 @@ export async function checkAppConfiguration(tx: Transaction, data: AppConfigurat
     justificationRequired: config.justificationRequired ?? false,
     denyCommentRequired: config.denyCommentRequired ?? false,
     timeBoundAccess: config.timeBoundAccess ?? Prisma.DbNull,
+    appUserAttributes: config.appUserAttributes ?? [],
   };
   return { audit, app, before, currentVersion, fields, unchanged: before !== null && sameConfig(configView(before), configView(fields)) };
 }
@@ -250,6 +280,7 @@ interface StoredConfig {
   justificationRequired?: boolean;
   denyCommentRequired?: boolean;
   timeBoundAccess?: unknown;
+  appUserAttributes?: unknown;
 }
 
 function sameConfig(a: StoredConfig, b: StoredConfig): boolean {
@@ -289,6 +320,9 @@ function configView(row: StoredConfig): AppSelfServiceConfigState {
     ...(row.justificationRequired ? { justificationRequired: true } : {}),
     ...(row.denyCommentRequired ? { denyCommentRequired: true } : {}),
     ...(isTimeBoundAccess(row.timeBoundAccess) ? { timeBoundAccess: row.timeBoundAccess } : {}),
+    ...(Array.isArray(row.appUserAttributes) && row.appUserAttributes.length > 0
+      ? { appUserAttributes: row.appUserAttributes as NonNullable<AppSelfServiceConfigState['appUserAttributes']> }
+      : {}),
   };
 }
 

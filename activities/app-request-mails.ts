@@ -33,6 +33,7 @@ export function approverRequestMail(
   kind: ApproverMailKind,
   askedBy?: Person | null,
   standsInFor?: Person | null,
+  values: Record<string, string> = {},
 ) {
   const asks = askedBy ? `${nameOf(askedBy)} requests ${plan.appLabel} for ${nameOf(requester)}` : `${nameOf(requester)} requests ${plan.appLabel}`;
   const commentBy = askedBy ? 'the manager who asked' : 'the requester';
@@ -55,10 +56,22 @@ export function approverRequestMail(
     `Step ${step.number} of ${plan.steps.length}`,
     `Decide before: ${deadline}`,
     plan.comment ? `${plan.justificationRequired ? 'Justification' : 'Comment'} from ${commentBy}: ${plan.comment}` : `${capitalized(commentBy)} left no comment.`,
+    ...attributeLines(plan, step, values),
     '',
     'Approve or deny it from your Self Service inbox. If nobody on this step decides in time, the request expires.',
   ];
   return { subject, text: lines.join('\n') };
+}
+
+/** The app user attributes this step's approvers see (READ) or may set (WRITE), with their values so far; hidden ones are not named. */
+function attributeLines(plan: RequestPlan, step: StepPlan, values: Record<string, string>): string[] {
+  const visible = Object.entries(step.attributes ?? {});
+  if (visible.length === 0) return [];
+  const required = new Set((plan.appUserAttributes ?? []).filter((attribute) => attribute.required).map((attribute) => attribute.name));
+  return [
+    'App user attributes:',
+    ...visible.map(([name, access]) => `  ${name}: ${values[name] ?? '(not set)'}${access === 'WRITE' ? ` (you may set it${required.has(name) ? '; required before the grant' : ''})` : ''}`),
+  ];
 }
 
 /**

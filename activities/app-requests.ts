@@ -126,7 +126,7 @@ export function createAppRequestActivities({ db, mailer }: { db: Database; maile
         // A delegate decides on behalf of the approver who is away: the mail names them.
         const awayId = input.delegatedFrom?.[approverId];
         const standsInFor = awayId ? await personOf(db, awayId) : null;
-        const mail = approverRequestMail(plan, step, requester, input.deadline, approverMailKind(input.notice), askedBy, standsInFor);
+        const mail = approverRequestMail(plan, step, requester, input.deadline, approverMailKind(input.notice), askedBy, standsInFor, input.attributes);
         const outcome = await mailer.send({ dedupeKey: `${input.requestId}:step-${input.step}:${input.notice}:${approverId}`, to: approver.email, ...mail });
         if (outcome.sentNow) sent += 1;
       }

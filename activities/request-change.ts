@@ -72,6 +72,7 @@ function eventsOf(transition: Transition, request: RequestRef): OutboundEvent[] 
         ...(transition.delegatedFrom ? { delegatedFrom: transition.delegatedFrom } : {}),
         ...(transition.accessEndsAt ? { accessEndsAt: transition.accessEndsAt } : {}),
         ...(transition.extensionRequestId ? { extensionRequestId: transition.extensionRequestId } : {}),
+        ...(transition.attributes ? { attributes: transition.attributes } : {}),
         at: transition.at,
       }),
     },
@@ -79,7 +80,8 @@ function eventsOf(transition: Transition, request: RequestRef): OutboundEvent[] 
   const dashboard = { orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: transition.requestId };
   if (transition.assign) {
     const timeBound = transition.accessEndsAt ? { grantId: transition.requestId, accessEndsAt: transition.accessEndsAt } : {};
-    events.push({ id: dashboardId!, time, ...outboundEvents.appAssigned({ ...dashboard, ...timeBound }) });
+    const attributes = transition.attributes ? { attributes: transition.attributes } : {};
+    events.push({ id: dashboardId!, time, ...outboundEvents.appAssigned({ ...dashboard, ...timeBound, ...attributes }) });
   }
   if (transition.unassign) {
     events.push({ id: dashboardId!, time, ...outboundEvents.appUnassigned({ ...dashboard, grantId: transition.requestId, reason: transition.unassign }) });
@@ -120,8 +122,8 @@ request AS (
   RETURNING 1
 ),
 assignment AS (
-  INSERT INTO "AppAssignment" ("orgId", "userId", "appId", "requestId")
-  SELECT a->>'orgId', a->>'userId', a->>'appId', a->>'requestId'
+  INSERT INTO "AppAssignment" ("orgId", "userId", "appId", "requestId", "attributes")
+  SELECT a->>'orgId', a->>'userId', a->>'appId', a->>'requestId', a->'attributes'
   FROM input, jsonb_array_elements(input.c->'assignments') AS a
   WHERE (SELECT yes FROM fresh)
   ON CONFLICT ("userId", "appId") DO NOTHING
@@ -181,7 +183,9 @@ export async function writeRequestChange(db: Database, change: RequestChange): P
     })),
     state: finalState(transitions),
     assignments: request
-      ? transitions.filter((transition) => transition.assign).map((transition) => ({ orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: transition.requestId }))
+      ? transitions
+          .filter((transition) => transition.assign)
+          .map((transition) => ({ orgId: request.orgId, userId: request.requesterId, appId: request.appId, requestId: transition.requestId, attributes: transition.attributes ?? null }))
       : [],
     unassignments: request
       ? transitions.filter((transition) => transition.unassign).map((transition) => ({ userId: request.requesterId, appId: request.appId, requestId: transition.requestId }))

@@ -103,6 +103,19 @@ async function checkSubmission(db: Database, command: AppRequestedCommand) {
   return { app, config: app.selfService, adminIds, access };
 }
 
+/** What a step's approvers see or set of the app user's attributes (HIDDEN ones are left out). */
+function visibleAttributes(access: Record<string, 'HIDDEN' | 'READ' | 'WRITE'> | undefined): { attributes?: Record<string, 'READ' | 'WRITE'> } {
+  const visible = Object.entries(access ?? {}).filter((entry): entry is [string, 'READ' | 'WRITE'] => entry[1] !== 'HIDDEN');
+  return visible.length > 0 ? { attributes: Object.fromEntries(visible) } : {};
+}
+
+const declaredAttributesSchema = z.array(z.object({ name: z.string(), required: z.boolean().optional() }));
+
+function declaredAttributes(stored: unknown, appId: string): { appUserAttributes?: { name: string; required?: boolean }[] } {
+  const declared = parseStored(declaredAttributesSchema, stored ?? [], `the app user attributes of app ${appId}`);
+  return declared.length > 0 ? { appUserAttributes: declared } : {};
+}
+
 /** The app's time-bound access as stored (a JSON column; SQL NULL: grants do not end). */
 function timeBoundAccessOf(stored: unknown, appId: string): TimeBoundAccess | null {
   if (stored === null || stored === undefined) return null;
@@ -172,6 +185,7 @@ async function planOf(db: Database, command: AppRequestedCommand, requestId: str
       approverIds,
       ...stepTimingOf(step),
       ...(step.escalation ? { escalation: { approvers: step.escalation.approvers, ...stepTimingOf(step.escalation) } } : {}),
+      ...visibleAttributes(step.attributes),
       ...(delegatedFrom ? { delegatedFrom } : {}),
     });
   }
@@ -192,6 +206,7 @@ async function planOf(db: Database, command: AppRequestedCommand, requestId: str
     notifications: parseStored(notificationsSchema, config.notifications ?? {}, `the notifications of app ${appId}`),
     ...(await calendarFor(db, orgId, steps)),
     ...(access ? { access } : {}),
+    ...declaredAttributes(config.appUserAttributes, appId),
     ...(command.data.extendsRequestId ? { extendsRequestId: command.data.extendsRequestId } : {}),
   };
 }

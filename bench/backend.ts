@@ -83,11 +83,15 @@ function cpuTicks(pid: number): number {
 
 async function startWorkerProcess(environment: NodeJS.ProcessEnv): Promise<BenchWorker> {
   execFileSync('bash', [path.join(root, 'services', 'app.sh'), 'build'], { stdio: 'inherit' });
-  // BENCH_WORKER_NODE_OPTIONS: node flags for the worker process only (e.g. --max-old-space-size=512).
-  const flags = (environment.BENCH_WORKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+  // The worker runs with the node flags and malloc arenas that `npm start` gives it (services/app.sh
+  // node-args, malloc-arenas); BENCH_WORKER_NODE_OPTIONS replaces the flags (e.g. --max-old-space-size=512).
+  const appScript = path.join(root, 'services', 'app.sh');
+  const ask = (...args: string[]) => execFileSync('bash', [appScript, ...args], { encoding: 'utf8', env: environment }).trim();
+  const flags = (environment.BENCH_WORKER_NODE_OPTIONS ?? ask('node-args', 'worker')).split(' ').filter(Boolean);
+  const arenas = ask('malloc-arenas', 'worker');
   const child: ChildProcess = spawn(process.execPath, [...flags, path.join(root, 'dist', 'workers', 'temporal-worker.js')], {
     cwd: root,
-    env: environment,
+    env: { ...environment, ...(arenas ? { MALLOC_ARENA_MAX: arenas } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid!;

@@ -42,7 +42,7 @@ import { inboundTopics, TopicNames, type TopicName } from './topics';
  * The contract's version. The major number is the `.vN` of the topic and type names (a breaking change
  * gets `.v2` names); raise the minor number with each additive change.
  */
-export const CONTRACT_VERSION = '1.0.0';
+export const CONTRACT_VERSION = '1.1.0';
 
 type Json = Record<string, unknown>;
 

@@ -197,6 +197,18 @@ const approverSource = (what: string) =>
     id: id(`${what} id`),
   });
 
+/** An app user attribute's name, as the app's profile has it (costCenter, department, ...). */
+const attributeName = z
+  .string({ error: 'an attribute name must be a string' })
+  .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, 'an attribute name is a letter then up to 63 letters, digits, _ . or -');
+
+export const ATTRIBUTE_ACCESS = ['HIDDEN', 'READ', 'WRITE'] as const;
+
+/** Values an approver sets, by attribute name. */
+export const attributeValues = z
+  .record(attributeName, line('attribute value', Limits.attributeValue))
+  .refine((values) => Object.keys(values).length <= Limits.appUserAttributes, `attributes must set at most ${Limits.appUserAttributes} attributes`);
+
 /** At a step's timeout, instead of expiring: named escalation approvers with a new timeout, then expiry. */
 export const stepEscalation = z.object({
   approvers: list('escalation.approvers', approverSource('escalation approver'), Limits.escalationApprovers).min(
@@ -214,6 +226,11 @@ export const approverStep = z.object({
   reminder: stepReminder('reminder').optional(),
   /** Omitted: the request expires at the step's timeout (the behaviour before escalation existed). */
   escalation: stepEscalation.optional(),
+  /** What this step's approvers see of the app user's attributes (`appUserAttributes`) or may set; omitted: HIDDEN. */
+  attributes: z
+    .record(attributeName, z.enum(ATTRIBUTE_ACCESS, { error: `attribute access must be one of ${ATTRIBUTE_ACCESS.join(', ')}` }))
+    .refine((access) => Object.keys(access).length <= Limits.appUserAttributes, `attributes must name at most ${Limits.appUserAttributes} attributes`)
+    .optional(),
 });
 
 const recipients = z.object({
@@ -235,6 +252,12 @@ export const appSelfServiceConfig = z.object({
   justificationRequired: z.boolean({ error: 'justificationRequired must be true or false' }).optional(),
   /** Approvers must give a comment to deny; omitted: false. Applies to requests made after the change. */
   denyCommentRequired: z.boolean({ error: 'denyCommentRequired must be true or false' }).optional(),
+  /** The app user's attributes that approvers may see or set (each step says which); `required` ones must be set before the grant. */
+  appUserAttributes: list(
+    'appUserAttributes',
+    z.object({ name: attributeName, required: z.boolean({ error: 'appUserAttributes[].required must be true or false' }).optional() }),
+    Limits.appUserAttributes,
+  ).optional(),
   /**
    * Time-bound access: a grant lasts at most `maxDays`; the requester may pick a shorter one when
    * `requesterPicksDuration`; the user is reminded `reminderDaysBefore` the end. Omitted: access does not
@@ -391,6 +414,8 @@ export const appRequestDecided = z.object({
   approverId: id('approverId'),
   decision: z.enum(['APPROVE', 'DENY'], { error: 'decision must be APPROVE or DENY' }),
   comment: text('comment', Limits.comment).optional(),
+  /** App user attributes this step's approvers may set (WRITE), with an approval. */
+  attributes: attributeValues.optional(),
 });
 
 /** Every inbound type, the topic it belongs on, and the schema of its data. */

@@ -48,6 +48,8 @@ export const Limits = {
   url: 2048,
   /** `domains` of a catalog app (the sites it runs on, for telling bookmarks apart from catalog apps). */
   catalogAppDomains: 100,
+  appUserAttributes: 50,
+  attributeValue: 500,
   /** Ten years: the longest time-bound access. */
   accessDays: 3650,
 

@@ -144,6 +144,7 @@ export const appSelfServiceConfigStateData = exactly<AppSelfServiceConfigState>(
     justificationRequired: z.boolean().optional(),
     denyCommentRequired: z.boolean().optional(),
     timeBoundAccess: appSelfServiceConfig.shape.timeBoundAccess,
+    appUserAttributes: appSelfServiceConfig.shape.appUserAttributes,
   }),
 );
 
@@ -179,6 +180,7 @@ export const accessRequestEventData = exactly<AccessRequestEvent>()(
     stepDeadline: z.iso.datetime({ offset: true }).optional(),
     accessEndsAt: z.iso.datetime({ offset: true }).optional(),
     extensionRequestId: optional,
+    attributes: z.record(string, string).optional(),
     onBehalfOf: optional,
     delegatedFrom: z.record(string, string).optional(),
     at: z.iso.datetime({ offset: true }),
@@ -186,7 +188,7 @@ export const accessRequestEventData = exactly<AccessRequestEvent>()(
 );
 
 export const appAssignedData = exactly<AppAssigned>()(
-  z.object({ orgId: string, userId: string, appId: string, requestId: optional, grantId: optional, accessEndsAt: z.iso.datetime({ offset: true }).optional() }),
+  z.object({ orgId: string, userId: string, appId: string, requestId: optional, grantId: optional, accessEndsAt: z.iso.datetime({ offset: true }).optional(), attributes: z.record(string, string).optional() }),
 );
 
 export const appUnassignedData = exactly<AppUnassigned>()(

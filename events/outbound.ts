@@ -223,6 +223,8 @@ export interface AppSelfServiceConfigState {
   denyCommentRequired?: boolean;
   /** Grants end: at most `maxDays` (absent: access does not end). */
   timeBoundAccess?: NonNullable<AppSelfServiceConfigInput['timeBoundAccess']>;
+  /** The app user attributes approvers may see or set (absent: none). */
+  appUserAttributes?: NonNullable<AppSelfServiceConfigInput['appUserAttributes']>;
 }
 
 /** `selfservice.app.self-service-changed.v1` (on the settings topic); `before` is null for a first configuration. */
@@ -273,6 +275,8 @@ export interface AccessRequestEvent {
   accessEndsAt?: string;
   /** The extension request that made the grant run longer (`access.extend`). */
   extensionRequestId?: string;
+  /** App user attributes: set by this approval (`approver.approve`), all of them (`grant`). */
+  attributes?: Record<string, string>;
   /**
    * A decision by a delegate (`approver.approve`, `approver.deny`, `deny`): the approver they stand in
    * for while that one is away (delegation); `actorId` is the delegate who decided.
@@ -311,6 +315,8 @@ export interface AppAssigned {
   /** A time-bound grant: its id (the request's id) and when it ends (ISO 8601). */
   grantId?: string;
   accessEndsAt?: string;
+  /** The app user attributes the approvers set, for the app's provisioning. */
+  attributes?: Record<string, string>;
 }
 
 /** `selfservice.dashboard.app-unassigned.v1`: a time-bound grant ended (its time ran out, or an admin revoked it). */

@@ -73,6 +73,8 @@ export const stepPlanSchema = z.object({
    * from before delegation).
    */
   delegatedFrom: z.record(z.string(), z.string()).optional(),
+  /** The app user attributes this step's approvers see (READ) or may set (WRITE); others are hidden from them. */
+  attributes: z.record(z.string(), z.enum(['READ', 'WRITE'])).optional(),
 });
 
 const businessCalendarSchema = z.object({
@@ -111,6 +113,8 @@ export const requestPlanSchema = z.object({
   access: z.object({ days: z.number(), reminderDaysBefore: z.number().optional() }).optional(),
   /** An extension: the request id of the time-bound grant it extends (which is not assigned again). */
   extendsRequestId: z.string().optional(),
+  /** The app user attributes approvers may set; `required` ones must be set before the grant. */
+  appUserAttributes: z.array(z.object({ name: z.string(), required: z.boolean().optional() })).optional(),
 });
 
 export type NotificationChoice = z.infer<typeof notificationChoiceSchema>;
@@ -143,6 +147,8 @@ export interface Transition {
   accessEndsAt?: string;
   /** The extension request that made the grant run longer (access.extend). */
   extensionRequestId?: string;
+  /** App user attributes: set by this approval (approver.approve), all of them (grant). */
+  attributes?: Record<string, string>;
   /** Take the app off the requester's dashboard (access.end, access.revoke). */
   unassign?: 'ACCESS_ENDED' | 'ACCESS_REVOKED';
   /** Put the app on the requester's dashboard (grant). */
@@ -237,6 +243,8 @@ export interface ApproversNotice {
   plan?: RequestPlan;
   /** Recipients who are delegates, and whom each stands in for: their email says "on behalf of". */
   delegatedFrom?: Record<string, string>;
+  /** The app user attributes set so far that this step's approvers may see (READ or WRITE). */
+  attributes?: Record<string, string>;
 }
 
 /** The outcome email; who gets it follows the app's notification choices. */
@@ -259,6 +267,8 @@ export interface DecisionInput {
   approverId: string;
   decision: 'APPROVE' | 'DENY';
   comment?: string;
+  /** App user attributes set with an approval (only those the step may WRITE). */
+  attributes?: Record<string, string>;
   /** The CloudEvent id when the decision came through Kafka. */
   commandId?: string;
   orgId?: string;
@@ -304,6 +314,8 @@ export interface RequestView {
   delegatedFrom?: Record<string, string>;
   /** A time-bound grant: when it ends, whether it is still on the dashboard, how often it was extended. */
   access?: AccessView;
+  /** The app user attributes set so far by approvers (the grant carries them). */
+  attributes?: Record<string, string>;
 }
 
 /** An extension request was granted: the grant it extends runs `days` from now (never shorter than it would have). */
@@ -361,6 +373,8 @@ export function decisionProblem(view: RequestView, decidedSteps: ReadonlySet<num
   if ((input.comment ?? '').length > MAX_COMMENT_LENGTH) {
     return { code: 'COMMENT_TOO_LONG', message: `the comment has ${input.comment?.length} characters; at most ${MAX_COMMENT_LENGTH} are allowed` };
   }
+  const attributes = attributeProblem(view, input);
+  if (attributes) return attributes;
   // The flag is the app's configuration when the request was made (plans from before it have none).
   if (input.decision === 'DENY' && plan.denyCommentRequired && isBlank(input.comment)) {
     return {
@@ -372,6 +386,33 @@ export function decisionProblem(view: RequestView, decidedSteps: ReadonlySet<num
 }
 
 const isBlank = (text: string | undefined) => (text ?? '').trim() === '';
+
+/**
+ * App user attributes of a decision: set only with an approval, only those the current step may WRITE;
+ * and the approval that grants (the last step's) must leave every required attribute set.
+ */
+function attributeProblem(view: RequestView, input: DecisionInput): Problem | null {
+  const plan = view.plan!;
+  const given = Object.keys(input.attributes ?? {});
+  const step = plan.steps.find((candidate) => candidate.number === view.currentStep);
+  if (given.length > 0 && input.decision === 'DENY') {
+    return { code: 'ATTRIBUTES_ONLY_WITH_APPROVAL', message: `attributes (${given.join(', ')}) are set with an approval, not with a denial` };
+  }
+  const notWritable = given.filter((name) => step?.attributes?.[name] !== 'WRITE');
+  if (notWritable.length > 0) {
+    return { code: 'ATTRIBUTE_NOT_WRITABLE', message: `step ${view.currentStep} of request ${view.requestId} may not set ${notWritable.join(', ')}` };
+  }
+  if (input.decision === 'APPROVE' && view.currentStep === plan.steps.length) return missingAttributes(view, input.attributes);
+  return null;
+}
+
+/** The required attributes still without a value once `adding` is set (a grant needs every one), or null. */
+export function missingAttributes(view: RequestView, adding: Record<string, string> = {}): Problem | null {
+  const set = { ...view.attributes, ...adding };
+  const missing = (view.plan?.appUserAttributes ?? []).filter((attribute) => attribute.required && !set[attribute.name]).map((attribute) => attribute.name);
+  if (missing.length === 0) return null;
+  return { code: 'ATTRIBUTE_REQUIRED', message: `${view.plan?.appLabel} needs ${missing.join(', ')} set by an approver before request ${view.requestId} is granted` };
+}
 
 /**
  * Who a request command names: the requester of record (`onBehalfOf` when given, else the caller
@@ -431,6 +472,10 @@ export function adminActionProblem(view: RequestView, input: AdminActionInput): 
   }
   if (input.orgId !== undefined && input.orgId !== view.plan.orgId) {
     return { code: 'REQUEST_NOT_FOUND', message: `request ${view.requestId} is not a request of org ${input.orgId}` };
+  }
+  if (input.action === 'OVERRIDE') {
+    const missing = missingAttributes(view);
+    if (missing) return missing;
   }
   if (!view.plan.adminIds.includes(input.actorId)) {
     return {

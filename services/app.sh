@@ -138,6 +138,17 @@ running_pid() { # process -> pid of this clone's process, if it runs
   return 1
 }
 
+# Node flags and environment of a process. The worker's memory is bounded: V8's old space of each of its
+# isolates (the main thread's activities, the workflow thread's cached workflows) at 384 MiB instead of
+# a quarter of the machine's memory, and two malloc arenas instead of eight per core (Temporal's core
+# and the gRPC threads fragment them). WORKER_NODE_OPTIONS and MALLOC_ARENA_MAX override them.
+node_args() { # worker|ingress|relay|codec-server
+  if [[ $1 == worker ]]; then echo "${WORKER_NODE_OPTIONS:---max-old-space-size=384}"; fi
+}
+malloc_arenas() { # worker|...
+  if [[ $1 == worker ]]; then echo "${MALLOC_ARENA_MAX:-2}"; else echo "${MALLOC_ARENA_MAX:-}"; fi
+}
+
 start_process() { # worker|ingress|relay|codec-server; waits for the line the process prints when it is ready
   local name=$1 ready=$2 log=$LOG_DIR/$1.log pid i
   if pid=$(running_pid "$name"); then say "$name: already running (pid $pid)"; return 0; fi
@@ -150,9 +161,12 @@ start_process() { # worker|ingress|relay|codec-server; waits for the line the pr
   # (and anything it would start) as this run directory's, for the sweep in processes_down.
   # shellcheck disable=SC2016 # $$, $0 and $@ belong to the child bash
   # The child closes every descriptor it inherited beyond stdio, so no caller's pipe stays open.
-  (cd "$REPO_ROOT" && SELFSERVICE_RUN_DIR=$RUN_DIR SELFSERVICE_PROCESS=$name exec setsid nohup bash -c \
+  local flags arenas
+  read -r -a flags <<<"$(node_args "$name")"
+  arenas=$(malloc_arenas "$name")
+  (cd "$REPO_ROOT" && SELFSERVICE_RUN_DIR=$RUN_DIR SELFSERVICE_PROCESS=$name exec env ${arenas:+MALLOC_ARENA_MAX=$arenas} setsid nohup bash -c \
     'echo $$ >"$0"; for fd in /proc/$$/fd/*; do n=${fd##*/}; ((n > 2)) && eval "exec $n>&-"; done; exec "$@"' \
-    "$RUN_DIR/$name.pid" node "$(entry_of "$name")" >>"$log" 2>&1 </dev/null &)
+    "$RUN_DIR/$name.pid" node "${flags[@]}" "$(entry_of "$name")" >>"$log" 2>&1 </dev/null &)
   for ((i = 0; i < 600; i++)); do
     grep -q "$ready" "$log" 2>/dev/null && { say "$name: ready (pid $(cat "$RUN_DIR/$name.pid"), log ${log#"$REPO_ROOT"/})"; return 0; }
     if ((i > 20)) && ! running_pid "$name" >/dev/null; then
@@ -299,6 +313,8 @@ case ${1:-help} in
   down) down ;;
   processes-down) processes_down ;;
   leftovers) leftovers ;; # pids of this clone's processes, with or without a pid file (what processes-down ends)
+  node-args) node_args "${2:?node-args needs a process name}" ;; # the node flags a process runs with (the bench's worker too)
+  malloc-arenas) malloc_arenas "${2:?malloc-arenas needs a process name}" ;;
   start) # start one process (tests); the build, the payload key and the database URLs as `up` makes them
     [[ -n ${2:-} ]] || die "usage: app.sh start worker|ingress|relay|codec-server"
     build; payload_key

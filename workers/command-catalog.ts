@@ -159,7 +159,14 @@ export const commandCatalog: { [T in InboundType]: Route<CommandOf<T>> } = {
     (command) => `technical-contact-message-${command.commandId}`,
     (command) => [command],
   ),
-  'selfservice.app-request.decided.v1': update(decideUpdate, ({ commandId, data: { orgId, approverId, decision, comment } }) => ({ orgId, approverId, decision, comment, commandId })),
+  'selfservice.app-request.decided.v1': update(decideUpdate, ({ commandId, data: { orgId, approverId, decision, comment, attributes } }) => ({
+    orgId,
+    approverId,
+    decision,
+    comment,
+    commandId,
+    ...(attributes ? { attributes } : {}),
+  })),
   'selfservice.app-request.cancelled.v1': update(cancelUpdate, ({ commandId, data }) => ({ orgId: data.orgId, requesterId: data.userId, commandId })),
   'selfservice.app-request.admin-action.v1': update(administerUpdate, ({ commandId, data: { orgId, actorId, action, reason } }) => ({ orgId, actorId, action, reason, commandId })),
 };

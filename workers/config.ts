@@ -95,7 +95,11 @@ const configSchema = z.object({
    * many, the least recently used are evicted and replayed from their history when they next wake, which
    * keeps the worker's memory flat however many requests are pending.
    */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(1000),
+  /**
+   * Workflows kept in the worker's memory between tasks (about 1 MB each); the rest are replayed from
+   * their history when a task comes. 250 keeps the worker under 1 GiB with 10,000 requests waiting.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(250),
   // ---- Operations: metrics, health, shutdown (README "Operations") ---------------------------------
   /** Address the ops endpoints (GET /metrics, /livez, /readyz) of the worker, the ingress and the relay bind to. */
   OPS_HOST: z.string().min(1).default('127.0.0.1'),

@@ -292,7 +292,9 @@ export class AppRequestState {
         const denied = this.transition({ name: 'app.access_request.approver.deny', actorId: approverId, step, comment, ...onBehalf }, now);
         return this.finish('DENIED', { name: 'app.access_request.deny', actorId: approverId, step, comment, ...onBehalf }, now, { before: [denied], accepted });
       }
-      const approved = this.transition({ name: 'app.access_request.approver.approve', actorId: approverId, step, comment, ...onBehalf }, now);
+      const set = item.input.attributes && Object.keys(item.input.attributes).length > 0 ? { attributes: item.input.attributes } : {};
+      if (set.attributes) this.view.attributes = { ...this.view.attributes, ...set.attributes };
+      const approved = this.transition({ name: 'app.access_request.approver.approve', actorId: approverId, step, comment, ...onBehalf, ...set }, now);
       if (step === this.view.plan?.steps.length) return this.grant(approverId, now, { before: [approved], accepted });
       return this.change({ transitions: [approved], accepted, end: 'approved' });
     }
@@ -326,7 +328,9 @@ export class AppRequestState {
     // An extension puts nothing on the dashboard: the grant it extends is there.
     if (plan?.extendsRequestId) return this.finish('APPROVED', { name: 'app.access_request.grant', actorId }, now, also);
     const access = plan?.access ? { accessEndsAt: this.openAccess(plan.access, now) } : {};
-    return this.finish('APPROVED', { name: 'app.access_request.grant', actorId, assign: true, ...access }, now, also);
+    // The grant carries the app user attributes the approvers set.
+    const attributes = this.view.attributes ? { attributes: { ...this.view.attributes } } : {};
+    return this.finish('APPROVED', { name: 'app.access_request.grant', actorId, assign: true, ...access, ...attributes }, now, also);
   }
 
   // A time-bound grant: after the grant the request waits for its end, reminds the user before it,
@@ -496,8 +500,16 @@ export class AppRequestState {
         deadline: this.view.stepDeadline ?? '',
         plan: this.plan(),
         ...(delegatedFrom ? { delegatedFrom } : {}),
+        ...this.visibleAttributeValues(),
       },
     };
+  }
+
+  /** The attribute values set so far that the current step's approvers may see. */
+  private visibleAttributeValues(): { attributes?: Record<string, string> } {
+    const visible = this.current?.plan.attributes ?? {};
+    const values = Object.entries(this.view.attributes ?? {}).filter(([name]) => name in visible);
+    return values.length > 0 ? { attributes: Object.fromEntries(values) } : {};
   }
 
   private plan(): RequestPlan {

@@ -7,6 +7,7 @@ import { startTestBackend, startTimeSkippingServer, type TestBackend } from '../
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { mailDetail, mailsTo, waitForMails } from '../support/mailpit';
+import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/test-config';
 
 const DAY = 24 * 3600 * 1000;
@@ -84,6 +85,7 @@ describe('step escalation on the time-skipping server', () => {
 
     const view = (await handle.result()) as RequestView;
     expect(view.status).toBe('EXPIRED');
+    await recordHistory(handle, 'app-request-escalated-then-expired');
     const at = (name: string) => Date.parse(view.timeline.find((entry) => entry.name === `app.access_request.${name}`)?.at ?? '');
     // Escalated at the step's 3-day timeout, expired at the escalation's own 4 days after that.
     expect(at('escalate') - start).toBeGreaterThanOrEqual(3 * DAY - 60_000);

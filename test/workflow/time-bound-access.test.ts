@@ -5,6 +5,7 @@ import { startTestBackend, startTimeSkippingServer, type TestBackend } from '../
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { mailDetail, waitForMails } from '../support/mailpit';
+import { recordHistory } from '../support/histories';
 import { uniqueId } from '../support/test-config';
 
 const HOUR = 3600 * 1000;
@@ -82,6 +83,7 @@ describe('time-bound access on the time-skipping server', () => {
 
     const ended = (await handle.result()) as RequestView;
     expect(ended.access).toMatchObject({ status: 'ENDED', endsAt: granted.access!.endsAt, extensions: 0 });
+    await recordHistory(handle, 'app-request-time-bound-ended');
     const at = (name: string) => Date.parse(ended.timeline.find((entry) => entry.name === `app.access_request.${name}`)?.at ?? '');
     expect(at('access.remind') - grantedAt).toBeGreaterThanOrEqual(27 * DAY);
     expect(at('access.remind') - grantedAt).toBeLessThan(27 * DAY + HOUR);
@@ -124,6 +126,8 @@ describe('time-bound access on the time-skipping server', () => {
 
     const ended = (await handle.result()) as RequestView;
     expect(ended.access).toMatchObject({ status: 'ENDED', extensions: 1 });
+    await recordHistory(handle, 'app-request-time-bound-extended');
+    await recordHistory(extension.handle, 'app-request-extension-granted');
     const endAt = Date.parse(ended.timeline.find((entry) => entry.name === 'app.access_request.access.end')!.at);
     expect(endAt - grantedAt).toBeGreaterThanOrEqual(14 * DAY);
     expect(endAt - grantedAt).toBeLessThan(14 * DAY + HOUR);
