@@ -28,6 +28,8 @@ export interface BenchBackend {
   topics: Topics;
   /** Where the worker runs, and so what `workerMemory` measures. */
   workerPlacement: WorkerPlacement;
+  /** How the worker was started (its node flags and malloc arenas), for the report. */
+  workerStart: string;
   /**
    * The worker's resident memory: its own process's (`process`), or this process's, which runs the
    * worker with the ingress, the relay and the bench (`in-process`).
@@ -49,6 +51,8 @@ export type WorkerPlacement = 'process' | 'in-process';
 const root = path.resolve(__dirname, '..');
 
 interface BenchWorker {
+  /** How it was started: node flags and malloc arenas (own process), or `in-process`. */
+  how: string;
   memory(): { rss: number; heapUsed: number | null };
   busy(): Promise<boolean>;
   stop(): Promise<void>;
@@ -58,6 +62,7 @@ function startWorkerInProcess(config: Config): Promise<BenchWorker> {
   return createWorker(config).then(({ worker, close }) => {
     const running = worker.run();
     return {
+      how: 'in-process',
       memory: () => {
         const { rss, heapUsed } = process.memoryUsage();
         return { rss, heapUsed };
@@ -108,6 +113,7 @@ async function startWorkerProcess(environment: NodeJS.ProcessEnv): Promise<Bench
   });
   child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(`  worker: ${chunk.toString()}`));
   return {
+    how: `node ${[...flags, 'dist/workers/temporal-worker.js'].join(' ')}${arenas ? `, MALLOC_ARENA_MAX=${arenas}` : ''}`,
     memory: () => {
       const rssKiB = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
       return { rss: Number(rssKiB) * 1024, heapUsed: null };
@@ -159,6 +165,7 @@ export async function startBenchBackend(placement: WorkerPlacement = 'process'):
     kafka: ingress.kafka,
     topics: ingress.topics,
     workerPlacement: placement,
+    workerStart: worker.how,
     parts: [`temporal worker (${placement === 'process' ? 'own process, compiled' : 'in-process'})`, 'kafka ingress (in-process)', 'outbox relay (in-process)'],
     workerMemory: () => worker.memory(),
     workerBusy: () => worker.busy(),

@@ -84,7 +84,7 @@ export const heldLoad: Scenario = async (context) => {
       `sent in ${sentSeconds.toFixed(1)} s (batches of 500 records); ${accepted} accepted${Object.keys(rejections).length ? `, rejected: ${JSON.stringify(rejections)}` : ''}`,
       `then ${quiet ? '' : 'NOT '}quiet (the worker idle for 2 s) after ${settleSeconds.toFixed(1)} s`,
       backend.workerPlacement === 'process'
-        ? `RSS: VmRSS of the worker's own process (node dist/workers/temporal-worker.js, WORKER_MAX_CACHED_WORKFLOWS=${backend.config.WORKER_MAX_CACHED_WORKFLOWS}); baseline column: the same before the ${count} requests were sent`
+        ? `RSS: VmRSS of the worker's own process (${backend.workerStart}, WORKER_MAX_CACHED_WORKFLOWS=${backend.config.WORKER_MAX_CACHED_WORKFLOWS}); baseline column: the same before the ${count} requests were sent`
         : `RSS: process.memoryUsage().rss of this one process, which runs the worker, the ingress, the outbox relay, the bare-Temporal baseline worker and the bench; baseline column: the same before the ${count} requests were sent`,
       ...(idle ? [] : ['no idle auto-grant figure: run the sequential scenario too for the held/idle ratio']),
       ...partialNote('accepted results', arrived, count, options.timeoutSeconds),

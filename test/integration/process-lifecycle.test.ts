@@ -131,8 +131,10 @@ describe('the processes as app.sh runs them', () => {
     const started = await app('start', 'worker');
     const pid = pidOf('worker');
     expect(started).toContain(`worker: ready (pid ${pid}`);
-    // The pid file holds node itself, running the compiled entry point: no loader, no wrapper shell.
-    expect(argvOf(pid)).toEqual(['node', path.join(root, 'dist', 'workers', 'temporal-worker.js')]);
+    // The pid file holds node itself, running the compiled entry point: no loader, no wrapper shell;
+    // the worker's memory is bounded by its node flags and malloc arenas.
+    expect(argvOf(pid)).toEqual(['node', '--max-old-space-size=384', path.join(root, 'dist', 'workers', 'temporal-worker.js')]);
+    expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
     expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('node');
     expect(childrenOf(pid)).toEqual([]);
     expect(processGroupOf(pid)).toBe(pid); // its own process group: a group signal reaches it and only it
