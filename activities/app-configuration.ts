@@ -1,4 +1,4 @@
-import type { AppSelfServiceConfigInput, Command } from '../events/inbound';
+import { appSelfServiceConfig, type AppSelfServiceConfigInput, type Command } from '../events/inbound';
 import { outboundEvents, type AppSelfServiceConfigState, type ApproverStepConfig } from '../events/outbound';
 import { characterCount } from '../events/validation';
 import { requireAdmin } from './admin-authorization';
@@ -328,5 +328,5 @@ function configView(row: StoredConfig): AppSelfServiceConfigState {
 
 /** A stored time-bound access (the column holds what the command's schema let through, or SQL NULL). */
 function isTimeBoundAccess(value: unknown): value is NonNullable<AppSelfServiceConfigState['timeBoundAccess']> {
-  return typeof value === 'object' && value !== null && typeof (value as { maxDays?: unknown }).maxDays === 'number';
+  return appSelfServiceConfig.shape.timeBoundAccess.unwrap().safeParse(value).success;
 }

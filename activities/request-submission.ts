@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { approverStep, businessCalendar, type Command } from '../events/inbound';
+import { appSelfServiceConfig, approverStep, businessCalendar, type Command } from '../events/inbound';
 import { outboundEvents } from '../events/outbound';
 import {
   accessFor,
@@ -109,7 +109,8 @@ function visibleAttributes(access: Record<string, 'HIDDEN' | 'READ' | 'WRITE'> |
   return visible.length > 0 ? { attributes: Object.fromEntries(visible) } : {};
 }
 
-const declaredAttributesSchema = z.array(z.object({ name: z.string(), required: z.boolean().optional() }));
+/** The app user attributes as the app's configuration stores them (a JSON column): the contract's shape. */
+const declaredAttributesSchema = appSelfServiceConfig.shape.appUserAttributes.unwrap();
 
 function declaredAttributes(stored: unknown, appId: string): { appUserAttributes?: { name: string; required?: boolean }[] } {
   const declared = parseStored(declaredAttributesSchema, stored ?? [], `the app user attributes of app ${appId}`);
@@ -122,7 +123,8 @@ function timeBoundAccessOf(stored: unknown, appId: string): TimeBoundAccess | nu
   return parseStored(timeBoundAccessSchema, stored, `the time-bound access of app ${appId}`);
 }
 
-const timeBoundAccessSchema = z.object({ maxDays: z.number(), requesterPicksDuration: z.boolean().optional(), reminderDaysBefore: z.number().optional() });
+/** The time-bound access as the app's configuration stores it (a JSON column): the contract's shape. */
+const timeBoundAccessSchema = appSelfServiceConfig.shape.timeBoundAccess.unwrap();
 
 /** An extension needs the grant it extends: the same requester's and app's, approved, still on the dashboard and not ended. */
 async function checkExtension(db: Database, wanted: { orgId: string; appId: string; requesterId: string; extendsRequestId: string; label: string }): Promise<void> {

@@ -1,6 +1,6 @@
 import { listAvailableApps } from '../../activities/read-models';
 import { startTestBackend, type TestBackend } from '../support/backend';
-import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
+import { CommandClient, expectRejected, seedOrg, type SeededOrg } from '../support/commands';
 import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { runCli } from '../support/cli';
 import { uniqueId } from '../support/test-config';
@@ -30,7 +30,6 @@ describe('per-app Self Service configuration', () => {
   const CONFIGURE = 'selfservice.app.self-service-configured.v1';
   const APP_CHANGED = 'selfservice.app.self-service-changed.v1';
   const ACCEPTED = 'selfservice.command.accepted.v1';
-  const REJECTED = 'selfservice.command.rejected.v1';
 
   interface Step {
     type: 'USER' | 'GROUP';
@@ -114,10 +113,6 @@ describe('per-app Self Service configuration', () => {
     expect({ type: result.type, code: result.data.code, message: result.data.message }).toEqual({ type: ACCEPTED, code: undefined, message: undefined });
   }
 
-  function expectRejected(result: SeenRecord, code: string, message?: RegExp | string): void {
-    expect({ type: result.type, code: result.data.code }).toEqual({ type: REJECTED, code });
-    if (message) expect(result.data.message).toEqual(typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message));
-  }
 
   async function stored(appId: string) {
     return backend.db.appSelfServiceConfig.findUnique({ where: { appId } });

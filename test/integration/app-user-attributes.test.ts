@@ -1,7 +1,7 @@
 import { statusQuery } from '../../workflows/app-request';
 import { startTestBackend, type TestBackend } from '../support/backend';
-import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
-import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
+import { CommandClient, expectRejected, seedOrg, type SeededOrg } from '../support/commands';
+import { TopicProbe } from '../support/kafka-probe';
 import { mailDetail, waitForMails } from '../support/mailpit';
 import { uniqueId } from '../support/test-config';
 
@@ -29,10 +29,6 @@ describe('app user attributes set by approvers', () => {
   const CONFIGURE = 'selfservice.app.self-service-configured.v1';
   const DECIDED = 'selfservice.app-request.decided.v1';
 
-  function expectRejected(result: SeenRecord, code: string, message: string): void {
-    expect({ type: result.type, code: result.data.code }).toEqual({ type: 'selfservice.command.rejected.v1', code });
-    expect(result.data.message).toEqual(expect.stringContaining(message));
-  }
 
   const ATTRIBUTES = [{ name: 'costCenter', required: true }, { name: 'department' }, { name: 'salaryBand' }];
 

@@ -1,6 +1,6 @@
 import { startTestBackend, type TestBackend } from '../support/backend';
-import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
-import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
+import { CommandClient, expectRejected, seedOrg, type SeededOrg } from '../support/commands';
+import { TopicProbe } from '../support/kafka-probe';
 import { uniqueId } from '../support/test-config';
 import { statusQuery } from '../../workflows/app-request';
 
@@ -30,10 +30,6 @@ describe('escalation and business-day configuration', () => {
   const SET_CALENDAR = 'selfservice.business-calendar.set-requested.v1';
   const CALENDAR_CHANGED = 'selfservice.settings.business-calendar-changed.v1';
 
-  function expectRejected(result: SeenRecord, code: string, message: string | RegExp): void {
-    expect({ type: result.type, code: result.data.code }).toEqual({ type: 'selfservice.command.rejected.v1', code });
-    expect(result.data.message).toEqual(typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message));
-  }
 
   async function app(org: SeededOrg): Promise<string> {
     const appId = uniqueId('app');

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DeadLetterHeaders } from '../../events/dead-letters';
 import { listAuditTrail } from '../../activities/read-models';
 import { startTestBackend, type TestBackend } from '../support/backend';
-import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
+import { CommandClient, expectRejected, seedOrg, type SeededOrg } from '../support/commands';
 import { resultFor, sendCommand, TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { runCli } from '../support/cli';
 import { uniqueId } from '../support/test-config';
@@ -32,7 +32,6 @@ describe('org Self Service settings and the Technical Contact', () => {
   const SET_CONTACT = 'selfservice.technical-contact.set-requested.v1';
   const CHANGED = 'selfservice.settings.changed.v1';
   const ACCEPTED = 'selfservice.command.accepted.v1';
-  const REJECTED = 'selfservice.command.rejected.v1';
   const SYSTEM_ACTOR = 'system:directory-sync';
 
   const ALL_OFF = {
@@ -76,10 +75,6 @@ describe('org Self Service settings and the Technical Contact', () => {
     expect({ type: result.type, code: result.data.code, message: result.data.message }).toEqual({ type: ACCEPTED, code: undefined, message: undefined });
   }
 
-  function expectRejected(result: SeenRecord, code: string, message?: RegExp | string): void {
-    expect({ type: result.type, code: result.data.code }).toEqual({ type: REJECTED, code });
-    if (message) expect(result.data.message).toEqual(typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message));
-  }
 
   async function settingsOf(target: SeededOrg) {
     const row = await backend.db.orgSettings.findUniqueOrThrow({ where: { orgId: target.orgId } });

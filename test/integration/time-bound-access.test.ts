@@ -1,7 +1,7 @@
 import { statusQuery } from '../../workflows/app-request';
 import { startTestBackend, type TestBackend } from '../support/backend';
-import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
-import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
+import { CommandClient, expectRejected, seedOrg, type SeededOrg } from '../support/commands';
+import { TopicProbe } from '../support/kafka-probe';
 import { uniqueId } from '../support/test-config';
 
 /**
@@ -26,10 +26,6 @@ describe('time-bound access', () => {
     await backend?.stop();
   });
 
-  function expectRejected(result: SeenRecord, code: string, message: string | RegExp): void {
-    expect({ type: result.type, code: result.data.code }).toEqual({ type: 'selfservice.command.rejected.v1', code });
-    expect(result.data.message).toEqual(typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message));
-  }
 
   async function appWith(org: SeededOrg, config: Record<string, unknown>): Promise<string> {
     const appId = uniqueId('app');

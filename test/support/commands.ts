@@ -32,6 +32,12 @@ export class CommandClient {
   }
 }
 
+/** A rejected result with this code and, when given, a message containing (string) or matching (RegExp) this. */
+export function expectRejected(result: SeenRecord, code: string, message?: RegExp | string): void {
+  expect({ type: result.type, code: result.data.code }).toEqual({ type: 'selfservice.command.rejected.v1', code });
+  if (message) expect(result.data.message).toEqual(typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message));
+}
+
 export interface SeededOrg {
   orgId: string;
   domain: string;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -20,6 +20,7 @@ import { administerUpdate, appRequestWorkflow, cancelUpdate, decideUpdate, revie
 import { dataConverterFor } from '../../workers/payload-codec';
 import { startTimeSkippingServer } from '../support/backend';
 import { testConfig } from '../support/test-config';
+import { updateRefusal } from '../support/requests';
 
 /**
  * The request's decision rules on the time-skipping server with stubbed activities: no database, no
@@ -178,11 +179,6 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
   }
 
   /** The code of a refused Update, found as the ingress finds it (it may come wrapped in an activity failure). */
-  function refusal(error: unknown): unknown {
-    if (!(error instanceof WorkflowUpdateFailedError)) return error;
-    for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) if (cause instanceof ApplicationFailure) return cause.type;
-    return error;
-  }
 
   test('an app without approval is granted with two local activities and the outcome email, nothing else', async () => {
     await withRequest({}, async ({ handle, calls, changes }) => {
@@ -213,7 +209,7 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
 
       const second = await request.atStep(2);
       expect(second.currentApproverIds).toEqual(['u-owner', 'u-deputy']);
-      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-manager', decision: 'APPROVE' }] }).catch(refusal)).resolves.toBe('NOT_CURRENT_APPROVER');
+      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-manager', decision: 'APPROVE' }] }).catch(updateRefusal)).resolves.toBe('NOT_CURRENT_APPROVER');
       const answer = await request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-deputy', decision: 'APPROVE', comment: 'fine' }] });
       expect(answer.status).toBe('APPROVED');
 
@@ -238,10 +234,10 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
   test('a denial ends the request at its step; the requester may not decide, nor anyone decide twice', async () => {
     await withRequest({ steps: [step(1, ['u-manager', 'u-requester']), step(2, ['u-owner'])] }, async (request) => {
       await request.atStep(1);
-      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-requester', decision: 'APPROVE' }] }).catch(refusal)).resolves.toBe('REQUESTER_CANNOT_DECIDE');
+      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-requester', decision: 'APPROVE' }] }).catch(updateRefusal)).resolves.toBe('REQUESTER_CANNOT_DECIDE');
       const denied = await request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-manager', decision: 'DENY', comment: 'no budget' }] });
       expect(denied).toMatchObject({ status: 'DENIED', currentStep: null });
-      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-manager', decision: 'APPROVE' }] }).catch(refusal)).resolves.toBe('REQUEST_NOT_PENDING');
+      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-manager', decision: 'APPROVE' }] }).catch(updateRefusal)).resolves.toBe('REQUEST_NOT_PENDING');
 
       expect((await request.handle.result()).status).toBe('DENIED');
       expect(request.transitions()).toEqual(['approver.deny', 'deny']);
@@ -253,7 +249,7 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
   test('the requester cancels: recorded and acknowledged in one change, no email', async () => {
     await withRequest({ steps: [step(1, ['u-manager'])] }, async (request) => {
       await request.atStep(1);
-      await expect(request.handle.executeUpdate(cancelUpdate, { args: [{ requesterId: 'u-manager' }] }).catch(refusal)).resolves.toBe('NOT_REQUESTER');
+      await expect(request.handle.executeUpdate(cancelUpdate, { args: [{ requesterId: 'u-manager' }] }).catch(updateRefusal)).resolves.toBe('NOT_REQUESTER');
       const view = await request.handle.executeUpdate(cancelUpdate, { args: [{ requesterId: 'u-requester', commandId: 'cmd-cancel', orgId: 'org-1' }] });
       expect(view.status).toBe('CANCELLED');
 
@@ -294,9 +290,9 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
       expect(view.currentApproverIds).toEqual(['u-f2', 'u-f3']);
       expect(request.changes[0]?.transitions).toEqual([expect.objectContaining({ name: 'app.access_request.reroute', step: 1, currentApproverIds: ['u-f2', 'u-f3'] })]);
       expect(request.approverNotices.at(-1)).toMatchObject({ approverIds: ['u-f3'], notice: 'reroute-2' });
-      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-f1', decision: 'APPROVE' }] }).catch(refusal)).resolves.toBe('NOT_CURRENT_APPROVER');
+      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-f1', decision: 'APPROVE' }] }).catch(updateRefusal)).resolves.toBe('NOT_CURRENT_APPROVER');
       // The review also re-read the admins: none is left.
-      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-admin', decision: 'APPROVE' }] }).catch(refusal)).resolves.toBe('NOT_CURRENT_APPROVER');
+      await expect(request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-admin', decision: 'APPROVE' }] }).catch(updateRefusal)).resolves.toBe('NOT_CURRENT_APPROVER');
       await request.handle.executeUpdate(decideUpdate, { args: [{ approverId: 'u-f3', decision: 'APPROVE' }] });
       expect((await request.handle.result()).status).toBe('APPROVED');
     });
@@ -316,7 +312,7 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
   test('an admin resends, then overrides: override and grant are one change; one the directory no longer confirms is refused', async () => {
     await withRequest({ steps: [step(1, ['u-manager'])], notAdmins: ['u-admin-gone'] }, async (request) => {
       await request.atStep(1);
-      await expect(request.handle.executeUpdate(administerUpdate, { args: [{ actorId: 'u-manager', action: 'OVERRIDE' }] }).catch(refusal)).resolves.toBe('NOT_AUTHORIZED');
+      await expect(request.handle.executeUpdate(administerUpdate, { args: [{ actorId: 'u-manager', action: 'OVERRIDE' }] }).catch(updateRefusal)).resolves.toBe('NOT_AUTHORIZED');
       await request.handle.executeUpdate(administerUpdate, { args: [{ actorId: 'u-admin', action: 'RESEND', commandId: 'cmd-resend', orgId: 'org-1' }] });
       // The Update returns once the resend is acknowledged; its emails go out beside it.
       await eventually(() => request.approverNotices.length === 2);
@@ -339,7 +335,7 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
     await withRequest({ steps: [step(1, ['u-manager'])], notAdmins: ['u-admin'] }, async (request) => {
       await request.atStep(1);
       // Allowed by the plan, refused by the directory (the local activity's refusal ends the Update).
-      await expect(request.handle.executeUpdate(administerUpdate, { args: [{ actorId: 'u-admin', action: 'DELETE' }] }).catch(refusal)).resolves.toBe('NOT_AUTHORIZED');
+      await expect(request.handle.executeUpdate(administerUpdate, { args: [{ actorId: 'u-admin', action: 'DELETE' }] }).catch(updateRefusal)).resolves.toBe('NOT_AUTHORIZED');
       expect((await request.handle.query(statusQuery)).status).toBe('PENDING');
       await request.handle.executeUpdate(cancelUpdate, { args: [{ requesterId: 'u-requester' }] });
       await request.handle.result();

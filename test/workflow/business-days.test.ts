@@ -1,9 +1,9 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { RequestView } from '../../rules/app-request';
-import { statusQuery } from '../../workflows/app-request';
 import { startTestBackend, startTimeSkippingServer, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
+import { waitForView } from '../support/requests';
 import { uniqueId } from '../support/test-config';
 
 const HOUR = 3600 * 1000;
@@ -55,12 +55,8 @@ describe('business-day timeouts on the time-skipping server', () => {
   async function submit(org: SeededOrg, appId: string) {
     const result = await commands.accepted('userRequests', 'selfservice.app.requested.v1', { orgId: org.orgId, userId: org.user('requester'), appId });
     const handle = backend.client.workflow.getHandle(result.data.workflowId as string);
-    for (let attempt = 0; attempt < 300; attempt += 1) {
-      const view = await handle.query(statusQuery);
-      if (view.currentStep === 1) return { requestId: result.data.requestId as string, handle, view };
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error('the request never opened its first step');
+    const view = await waitForView(handle, (opened) => opened.currentStep === 1);
+    return { requestId: result.data.requestId as string, handle, view };
   }
 
   const eventOf = (requestId: string, name: string) =>

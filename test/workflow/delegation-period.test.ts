@@ -7,6 +7,7 @@ import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { recordHistory } from '../support/histories';
 import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { mailDetail, waitForMails } from '../support/mailpit';
+import { waitForView } from '../support/requests';
 import { testConfig, uniqueId } from '../support/test-config';
 import { dataConverterFor } from '../../workers/payload-codec';
 
@@ -61,15 +62,6 @@ describe('delegation periods on the time-skipping server', () => {
     const handle = backend.client.workflow.getHandle(result.data.workflowId as string);
     await waitForView(handle, (view) => view.currentApproverIds.length > 0);
     return { requestId: result.data.requestId as string, handle, label };
-  }
-
-  async function waitForView(handle: Handle, ready: (view: RequestView) => boolean): Promise<RequestView> {
-    for (let attempt = 0; attempt < 300; attempt += 1) {
-      const view = (await handle.query(statusQuery)) as RequestView;
-      if (ready(view)) return view;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error('the request never reached the expected state');
   }
 
   /** Sets a delegation from the manager to the deputy; times are relative to the server's (skipped) clock. */

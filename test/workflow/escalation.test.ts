@@ -1,23 +1,16 @@
-import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { RequestView } from '../../rules/app-request';
-import { decideUpdate, statusQuery } from '../../workflows/app-request';
+import { decideUpdate } from '../../workflows/app-request';
 import { startTestBackend, startTimeSkippingServer, type TestBackend } from '../support/backend';
 import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { mailDetail, mailsTo, waitForMails } from '../support/mailpit';
 import { recordHistory } from '../support/histories';
+import { updateRefusal, waitForView } from '../support/requests';
 import { uniqueId } from '../support/test-config';
 
 const DAY = 24 * 3600 * 1000;
 
-/** The code of an Update's refusal. */
-function refusal(error: unknown): unknown {
-  if (!(error instanceof WorkflowUpdateFailedError)) return error;
-  for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) if (cause instanceof ApplicationFailure) return cause.type;
-  return error;
-}
 
 /**
  * Escalation instead of expiry, on the time-skipping server: a step that nobody decides goes to its
@@ -56,14 +49,6 @@ describe('step escalation on the time-skipping server', () => {
     return { requestId: result.data.requestId as string, handle: backend.client.workflow.getHandle(result.data.workflowId as string) };
   }
 
-  async function waitForView(handle: ReturnType<TestBackend['client']['workflow']['getHandle']>, ready: (view: RequestView) => boolean): Promise<RequestView> {
-    for (let attempt = 0; attempt < 300; attempt += 1) {
-      const view = await handle.query(statusQuery);
-      if (ready(view)) return view;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error('the request never reached the expected state');
-  }
 
   const accessEvents = (requestId: string) =>
     probe.matching((record: SeenRecord) => record.topic === backend.topics.accessRequests && record.data.requestId === requestId);
@@ -134,7 +119,7 @@ describe('step escalation on the time-skipping server', () => {
     // The requester is in the group but never their own approver.
     expect([...escalated.currentApproverIds].sort()).toEqual([org.user('lead-a'), org.user('lead-b'), org.user('manager')].sort());
     expect(Date.parse(escalated.stepDeadline!) - Date.parse(escalated.timeline.at(-1)!.at)).toBe(5 * DAY);
-    const refused = await handle.executeUpdate(decideUpdate, { args: [{ approverId: org.user('requester'), decision: 'APPROVE' }] }).catch(refusal);
+    const refused = await handle.executeUpdate(decideUpdate, { args: [{ approverId: org.user('requester'), decision: 'APPROVE' }] }).catch(updateRefusal);
     expect(refused).toBe('REQUESTER_CANNOT_DECIDE');
 
     const decision = await commands.send('decisions', 'selfservice.app-request.decided.v1', {

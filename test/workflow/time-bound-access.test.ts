@@ -6,6 +6,7 @@ import { CommandClient, seedOrg, type SeededOrg } from '../support/commands';
 import { TopicProbe, type SeenRecord } from '../support/kafka-probe';
 import { mailDetail, waitForMails } from '../support/mailpit';
 import { recordHistory } from '../support/histories';
+import { waitForView } from '../support/requests';
 import { uniqueId } from '../support/test-config';
 
 const HOUR = 3600 * 1000;
@@ -53,14 +54,6 @@ describe('time-bound access on the time-skipping server', () => {
     return { requestId: result.data.requestId as string, handle: backend.client.workflow.getHandle(result.data.workflowId as string) };
   }
 
-  async function waitForView(handle: ReturnType<TestBackend['client']['workflow']['getHandle']>, ready: (view: RequestView) => boolean): Promise<RequestView> {
-    for (let attempt = 0; attempt < 300; attempt += 1) {
-      const view = await handle.query(statusQuery);
-      if (ready(view)) return view;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error('the request never reached the expected state');
-  }
 
   const accessEvents = (requestId: string) =>
     probe.matching((record: SeenRecord) => record.topic === backend.topics.accessRequests && record.data.requestId === requestId);
