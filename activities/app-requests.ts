@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Command } from '../events/inbound';
 import type { AccessNotice, ApproversNotice, OutcomeNotice, RequestPlan, ReviewVerdict, StepPlan, SubmitOutcome, Transition } from '../rules/app-request';
-import { closingReason, outcomeRecipients, requestPlanSchema, reviewSourcesOf, stepVerdict } from '../rules/app-request';
+import { closingReason, outcomeRecipients, reviewSourcesOf, stepVerdict } from '../rules/app-request';
+import { requestPlanSchema } from '../rules/request-plan';
 import { requestAdminsOf, requireAdmin } from './admin-authorization';
 import { requestsAffectedBy } from './affected-requests';
 import { accessMail, approverMailKind, approverRequestMail, outcomeMail, requestedForYouMail, type Person } from './app-request-mails';

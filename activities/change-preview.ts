@@ -1,7 +1,8 @@
 import { Buffer } from 'node:buffer';
 import type { Command } from '../events/inbound';
 import type { ChangePreview, PreviewClose, PreviewReroute, PreviewTurnOff, SettingsSnapshot } from '../events/outbound';
-import { closingReason, requestPlanSchema, reroutedTo, reviewSourcesOf, stepVerdict, type ReviewFacts } from '../rules/app-request';
+import { closingReason, reroutedTo, reviewSourcesOf, stepVerdict, type ReviewFacts } from '../rules/app-request';
+import { requestPlanSchema } from '../rules/request-plan';
 import type { Accepted } from '../rules/commands';
 import { reachOfChange } from './affected-requests';
 import { checkAppConfiguration, configChanges } from './app-configuration';

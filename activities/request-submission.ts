@@ -6,15 +6,14 @@ import {
   appRequestWorkflowId,
   justificationProblem,
   MAX_COMMENT_LENGTH,
-  notificationsSchema,
   onBehalfProblem,
   requesterOf,
-  requestPlanSchema,
   type RequestPlan,
   type StepPlan,
   type SubmitOutcome,
   type TimeBoundAccess,
 } from '../rules/app-request';
+import { notificationsSchema, requestPlanSchema } from '../rules/request-plan';
 import { DEFAULT_BUSINESS_CALENDAR, type BusinessCalendar, type StepTiming } from '../rules/business-calendar';
 import { CommandRejection, commandRef, type AuditDraft, type CommandResult } from '../rules/commands';
 import { requestIdFor } from '../rules/identifiers';

@@ -5,14 +5,15 @@ import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Topics } from '../events/topics';
 import { loadConfig, type Config } from '../workers/config';
-import { startOutboxRelay } from '../workers/outbox-relay';
-import { connectIngress, createWorker } from '../workers/runtime';
+import { createKafka, ensureTopics } from '../events/kafka';
+import { kafkaSettingsFrom, topicPolicyFrom } from '../workers/kafka-settings';
+import { createWorker } from '../workers/runtime';
 import { prepareBenchDatabase } from './bench-database';
 
 /**
- * The backend under test, started in this process exactly as its processes wire it, on a fresh topic
- * namespace, task queue and consumer group, against the test database (or BENCH_DATABASE, see
- * bench-database.ts).
+ * The backend under test, its processes started as `npm start` starts them (compiled, with its node
+ * flags), on a fresh topic namespace, task queue and consumer group, against the test database (or
+ * BENCH_DATABASE, see bench-database.ts).
  * Everything that knows how the backend is put together is in this one function, so a change of its
  * processes changes only this file. The processes today: the Temporal worker, the Kafka ingress and the
  * outbox relay (which publishes what the other two write to the outbox).
@@ -32,7 +33,7 @@ export interface BenchBackend {
   workerStart: string;
   /**
    * The worker's resident memory: its own process's (`process`), or this process's, which runs the
-   * worker with the ingress, the relay and the bench (`in-process`).
+   * worker with the bench (`in-process`).
    */
   workerMemory(): { rss: number; heapUsed: number | null };
   /** Whether the worker is working now (tasks in flight, or CPU time spent in the last moment): to tell when the backend has gone quiet. */
@@ -44,7 +45,7 @@ export interface BenchBackend {
 
 /**
  * `process`: the worker as production runs it, `node dist/workers/temporal-worker.js` (built first), its
- * own OS process; `in-process`: in this process, beside the ingress, the relay and the bench.
+ * own OS process; `in-process`: in this process, beside the bench.
  */
 export type WorkerPlacement = 'process' | 'in-process';
 
@@ -86,15 +87,24 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-async function startWorkerProcess(environment: NodeJS.ProcessEnv): Promise<BenchWorker> {
-  execFileSync('bash', [path.join(root, 'services', 'app.sh'), 'build'], { stdio: 'inherit' });
-  // The worker runs with the node flags and malloc arenas that `npm start` gives it (services/app.sh
-  // node-args, malloc-arenas); BENCH_WORKER_NODE_OPTIONS replaces the flags (e.g. --max-old-space-size=512).
-  const appScript = path.join(root, 'services', 'app.sh');
-  const ask = (...args: string[]) => execFileSync('bash', [appScript, ...args], { encoding: 'utf8', env: environment }).trim();
-  const flags = (environment.BENCH_WORKER_NODE_OPTIONS ?? ask('node-args', 'worker')).split(' ').filter(Boolean);
-  const arenas = ask('malloc-arenas', 'worker');
-  const child: ChildProcess = spawn(process.execPath, [...flags, path.join(root, 'dist', 'workers', 'temporal-worker.js')], {
+interface BenchProcess {
+  pid: number;
+  /** node flags and malloc arenas, as `npm start` gives them. */
+  how: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * One of the backend's processes, `node <flags> dist/workers/<entry>.js`, with the node flags and malloc
+ * arenas that `npm start` gives it (services/app.sh node-args, malloc-arenas), or those of
+ * BENCH_WORKER_NODE_OPTIONS, BENCH_INGRESS_NODE_OPTIONS, BENCH_RELAY_NODE_OPTIONS (e.g. `--cpu-prof`);
+ * ready once its stdout shows `ready`. Its stderr (warnings, errors) is shown with its name.
+ */
+async function startProcess(name: 'worker' | 'ingress' | 'relay', entry: string, ready: string, environment: NodeJS.ProcessEnv): Promise<BenchProcess> {
+  const ask = (what: string) => execFileSync('bash', [path.join(root, 'services', 'app.sh'), what, name], { encoding: 'utf8' }).trim();
+  const flags = (environment[`BENCH_${name.toUpperCase()}_NODE_OPTIONS`] ?? ask('node-args')).split(' ').filter(Boolean);
+  const arenas = ask('malloc-arenas');
+  const child: ChildProcess = spawn(process.execPath, [...flags, path.join(root, 'dist', 'workers', entry)], {
     cwd: root,
     env: { ...environment, ...(arenas ? { MALLOC_ARENA_MAX: arenas } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -102,33 +112,42 @@ async function startWorkerProcess(environment: NodeJS.ProcessEnv): Promise<Bench
   const pid = child.pid!;
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the worker process was not ready within 120 s')), 120_000);
-    child.once('exit', (code) => reject(new Error(`the worker process exited (${code}) before it was ready`)));
+    const timer = setTimeout(() => reject(new Error(`the ${name} process was not ready within 120 s`)), 120_000);
+    child.once('exit', (code) => reject(new Error(`the ${name} process exited (${code}) before it was ready`)));
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('polling task queue')) {
+      if (chunk.toString().includes(ready)) {
         clearTimeout(timer);
         resolve();
       }
     });
   });
-  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(`  worker: ${chunk.toString()}`));
+  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(`  ${name}: ${chunk.toString()}`));
   return {
-    how: `node ${[...flags, 'dist/workers/temporal-worker.js'].join(' ')}${arenas ? `, MALLOC_ARENA_MAX=${arenas}` : ''}`,
-    memory: () => {
-      const rssKiB = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-      return { rss: Number(rssKiB) * 1024, heapUsed: null };
-    },
-    // More than 2 ticks (20 ms of CPU) in 250 ms: at work.
-    busy: async () => {
-      const before = cpuTicks(pid);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      return cpuTicks(pid) - before > 2;
-    },
+    pid,
+    how: `node ${[...flags, `dist/workers/${entry}`].join(' ')}${arenas ? `, MALLOC_ARENA_MAX=${arenas}` : ''}`,
     async stop() {
       child.kill('SIGTERM');
       const stopped = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('timeout'), 30_000))]);
       if (stopped === 'timeout') child.kill('SIGKILL');
     },
+  };
+}
+
+async function startWorkerProcess(environment: NodeJS.ProcessEnv): Promise<BenchWorker> {
+  const worker = await startProcess('worker', 'temporal-worker.js', 'polling task queue', environment);
+  return {
+    how: worker.how,
+    memory: () => {
+      const rssKiB = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${worker.pid}/status`, 'utf8'))?.[1];
+      return { rss: Number(rssKiB) * 1024, heapUsed: null };
+    },
+    // More than 2 ticks (20 ms of CPU) in 250 ms: at work.
+    busy: async () => {
+      const before = cpuTicks(worker.pid);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      return cpuTicks(worker.pid) - before > 2;
+    },
+    stop: () => worker.stop(),
   };
 }
 
@@ -148,32 +167,30 @@ export async function startBenchBackend(placement: WorkerPlacement = 'process'):
     SELFSERVICE_RUN_DIR: path.join(root, '.stack', 'bench-run'),
   };
   const config = loadConfig(environment);
-  const ingress = await connectIngress(config, { clientId: `bench-${run}` });
+  // The bench's own Kafka client (its commands in, the backend's events out), on the run's topics.
+  const kafka = createKafka({ ...kafkaSettingsFrom(config), clientId: `bench-${run}` });
+  const topics = await ensureTopics(kafka, config.KAFKA_TOPIC_NAMESPACE, topicPolicyFrom(config));
+  execFileSync('bash', [path.join(root, 'services', 'app.sh'), 'build'], { stdio: 'inherit' });
   const worker = placement === 'process' ? await startWorkerProcess(environment) : await startWorkerInProcess(config);
-  const relay = startOutboxRelay({
-    databaseUrl: config.DATABASE_URL,
-    namespace: config.KAFKA_TOPIC_NAMESPACE,
-    publisher: ingress.publisher,
-    log: (message) => console.log(`  relay: ${message}`),
-  });
-  const consumer = await ingress.consume(config.KAFKA_CONSUMER_GROUP, (message) => console.log(`  ingress: ${message}`));
+  // The relay (with its audit sealer) and the ingress in their own processes, as `npm start` runs them.
+  const relay = await startProcess('relay', 'outbox-relay-process.js', 'relay: publishing the outbox', { ...environment, RELAY_OPS_PORT: '0' });
+  const ingress = await startProcess('ingress', 'kafka-ingress.js', 'ingress: consuming', { ...environment, INGRESS_OPS_PORT: '0' });
   return {
     run,
     config,
     databaseName: new URL(database.url).pathname.slice(1),
     ownerDatabaseUrl: database.ownerUrl,
-    kafka: ingress.kafka,
-    topics: ingress.topics,
+    kafka,
+    topics,
     workerPlacement: placement,
     workerStart: worker.how,
-    parts: [`temporal worker (${placement === 'process' ? 'own process, compiled' : 'in-process'})`, 'kafka ingress (in-process)', 'outbox relay (in-process)'],
+    parts: [`temporal worker (${placement === 'process' ? 'own process' : 'in-process'})`, 'kafka ingress (own process)', 'outbox relay with audit sealer (own process)'],
     workerMemory: () => worker.memory(),
     workerBusy: () => worker.busy(),
     async stop() {
-      await consumer.disconnect();
+      await ingress.stop();
       await worker.stop();
       await relay.stop();
-      await ingress.close();
     },
   };
 }

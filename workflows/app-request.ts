@@ -64,6 +64,22 @@ const local = proxyLocalActivities<Activities>({
 });
 const durable = proxyActivities<Activities>(RECORDING);
 
+/**
+ * Since this patch a request granted at once (no approval) sends its outcome email as a local activity
+ * first, inside the workflow task, and as a regular activity only if SMTP stays away; and it upserts its
+ * search attributes once, after the grant, instead of after the submission and again after the grant.
+ * Such a request then ends in one workflow task. Emails of requests with approvers stay regular
+ * activities: a workflow task waits for its local activities, and an approver's Update waits for that
+ * task, so a slow SMTP server would hold up the decision's result.
+ */
+const LOCAL_MAIL = 'app-request-local-mail';
+
+/** An email, sent locally: three tries within a few seconds, then it goes on as a regular activity (`mail`). */
+const localMail = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds', maximumAttempts: 3 },
+});
+
 /** Emails ride out an SMTP outage for a day; a recipient the server refuses fails at once (non-retryable). */
 const mail = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -88,6 +104,10 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
   const state = new AppRequestState({ requestId, workflowId: workflowInfo().workflowId });
   const emails: Promise<void>[] = [];
   let published = '';
+  /** Search attributes held back for the next upsert (an auto-granted request's, since LOCAL_MAIL). */
+  let carried: SearchAttributeUpdatePair[] = [];
+  /** Granted at once, since LOCAL_MAIL: its outcome email goes out locally first. */
+  let grantedAtOnce = false;
 
   setHandler(statusQuery, () => state.snapshot());
   setHandler(reviewSignal, () => {
@@ -142,14 +162,17 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
   function publishState(also: SearchAttributeUpdatePair[] = []): void {
     const approvers = state.searchableApprovers();
     const current = JSON.stringify([state.view.status, approvers]);
-    if (current === published && also.length === 0) return;
+    const extra = [...carried, ...also];
+    if (current === published && extra.length === 0) return;
     published = current;
-    upsertSearchAttributes([...also, { key: SelfServiceStatus, value: state.view.status }, { key: SelfServiceApproverIds, value: approvers }]);
+    carried = [];
+    upsertSearchAttributes([...extra, { key: SelfServiceStatus, value: state.view.status }, { key: SelfServiceApproverIds, value: approvers }]);
   }
 
   /** A failed email is logged; the request goes on. */
   function send(email: Email): void {
     if (email.to === 'approvers') beside(mail.notifyApprovers(email.notice));
+    else if (email.to === 'outcome' && grantedAtOnce) beside(locallyFirst((mailer) => mailer.notifyOutcome(email.notice), localMail, mail));
     else if (email.to === 'outcome') beside(mail.notifyOutcome(email.notice));
     else beside(mail.notifyAccess(email.notice));
   }
@@ -226,12 +249,16 @@ async function runAppRequest(command: AppRequestedCommand, requestId: string): P
   const submitted = await databaseStep((steps) => steps.submitAppRequest(command));
   if (submitted.accepted) state.open(submitted.plan, Date.now());
   else state.reject(submitted.code, submitted.message);
-  publishState([
+  const identity: SearchAttributeUpdatePair[] = [
     { key: SelfServiceOrgId, value: command.data.orgId },
     { key: SelfServiceAppId, value: command.data.appId },
     // The requester of record: the report when a manager asked on their behalf, else the caller (as before).
     { key: SelfServiceRequesterId, value: requesterOf(command.data).requesterId },
-  ]);
+  ];
+  // Granted at once: one upsert after the grant carries everything (the request is never seen pending).
+  grantedAtOnce = submitted.accepted && !submitted.plan.approvalRequired && patched(LOCAL_MAIL);
+  if (grantedAtOnce) carried = identity;
+  else publishState(identity);
   if (submitted.accepted) {
     const { plan } = submitted;
     upsertMemo({
@@ -277,15 +304,20 @@ async function extendGrant(grantRequestId: string, plan: RequestPlan): Promise<v
  * A local activity's failure comes bare (no ActivityFailure around it, unlike a regular one's); it is
  * given that shape, so that endingOnPermanentFailure and the callers of an Update read both alike.
  */
-async function databaseStep<T>(run: (steps: typeof local) => Promise<T>): Promise<T> {
+function databaseStep<T>(run: (steps: typeof local) => Promise<T>): Promise<T> {
+  return locallyFirst(run, local, durable);
+}
+
+/** `run` on local activities, then, if they failed with retries left, on regular ones (databaseStep). */
+async function locallyFirst<T>(run: (steps: typeof local) => Promise<T>, locally: typeof local, durably: typeof durable): Promise<T> {
   try {
-    return await run(local);
+    return await run(locally);
   } catch (error) {
     if (error instanceof ActivityFailure || error instanceof CancelledFailure || !(error instanceof TemporalFailure)) throw error;
     if (error instanceof ApplicationFailure && error.nonRetryable) {
       throw new ActivityFailure(error.message, 'local activity', undefined, RetryState.NON_RETRYABLE_FAILURE, undefined, error);
     }
-    return run(durable);
+    return run(durably);
   }
 }
 

@@ -108,3 +108,18 @@ export function importCycles(imports: readonly ProjectImport[]): string[][] {
   for (const file of [...next.keys()].sort()) if (!done.has(file)) walk(file);
   return [...cycles.values()];
 }
+
+/** The project files `start` loads at runtime, itself included (type-only imports are erased). */
+export function runtimeClosure(start: string, imports: readonly ProjectImport[]): string[] {
+  const reached = new Set([start]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const { from, to, typeOnly } of imports) {
+      if (!typeOnly && reached.has(from) && !reached.has(to)) {
+        reached.add(to);
+        grew = true;
+      }
+    }
+  }
+  return [...reached].sort();
+}

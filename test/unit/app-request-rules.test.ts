@@ -3,10 +3,10 @@ import {
   cancelProblem,
   decisionProblem,
   outcomeRecipients,
-  requestPlanSchema,
   type RequestPlan,
   type RequestView,
 } from '../../rules/app-request';
+import { requestPlanSchema } from '../../rules/request-plan';
 
 const plan: RequestPlan = {
   requestId: 'req-1',

@@ -3,7 +3,7 @@
 // No runtime import cycles. The rules themselves are in test/support/import-graph.ts.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { importCycles, layerViolations, productionLayers, readImports, resolveImport, type ProjectImport } from '../support/import-graph';
+import { importCycles, layerViolations, productionLayers, readImports, resolveImport, runtimeClosure, type ProjectImport } from '../support/import-graph';
 
 const root = path.resolve(__dirname, '..', '..');
 const skipped = new Set(['node_modules', 'dist', '.stack']);
@@ -110,6 +110,16 @@ describe('architecture of the codebase', () => {
   test('every relative import names a project file', () => {
     const dangling = imports.filter(({ to }) => !isFile(to)).map(({ from, to }) => `${from} -> ${to} (no such file)`);
     if (dangling.length > 0) throw new Error(report('Imports of missing files', dangling));
+  });
+
+  // A reusable V8 context evaluates the workflow bundle's modules again for every workflow it runs (and
+  // keeps them per cached workflow): zod's schemas cost milliseconds of CPU and memory each time.
+  test('workflow code loads no zod', () => {
+    const loaded = runtimeClosure('workflows/index.ts', imports);
+    expect(loaded).toEqual(expect.arrayContaining(['workflows/app-request.ts', 'rules/app-request.ts']));
+    const withZod = loaded.filter((file) =>
+      readImports(file, readFileSync(path.join(root, file), 'utf8')).some(({ specifier, typeOnly }) => !typeOnly && /^zod(\/|$)/.test(specifier)));
+    if (withZod.length > 0) throw new Error(report('Workflow code that loads zod', withZod));
   });
 
   test('no runtime import cycles', () => {

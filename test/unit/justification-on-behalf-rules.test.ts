@@ -6,10 +6,10 @@ import {
   justificationProblem,
   onBehalfProblem,
   requesterOf,
-  requestPlanSchema,
   type RequestPlan,
   type RequestView,
 } from '../../rules/app-request';
+import { requestPlanSchema } from '../../rules/request-plan';
 import { AppRequestState } from '../../workflows/app-request-state';
 
 /** Issue 12 points 4 (justification, deny comments) and 9 (requests on behalf of a direct report): the pure rules. */
