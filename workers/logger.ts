@@ -120,7 +120,11 @@ function temporalFields(meta: LogMetadata | undefined): LogFields {
 
 /** Temporal's `Logger` on top of this logger (for `Runtime.install({ logger })`). */
 export function temporalLogger(base: Logger = componentLogger('temporal')): TemporalLogger {
-  const at = (level: TemporalLogLevel) => (message: string, meta?: LogMetadata) => base[TEMPORAL_LEVELS[level] ?? 'info'](temporalFields(meta), message);
+  // The SDK logs every task at DEBUG: fields are only made for lines the level lets through.
+  const at = (level: TemporalLogLevel) => (message: string, meta?: LogMetadata) => {
+    const to = TEMPORAL_LEVELS[level] ?? 'info';
+    if (base.isLevelEnabled(to)) base[to](temporalFields(meta), message);
+  };
   return {
     log: (level, message, meta) => at(level)(message, meta),
     trace: at('TRACE'),

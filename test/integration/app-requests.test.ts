@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { RequestView } from '../../rules/app-request';
 import { decideUpdate, statusQuery } from '../../workflows/app-request';
 import { startTestBackend, type TestBackend } from '../support/backend';
@@ -116,6 +117,11 @@ describe('org-managed app requests', () => {
 
     const view = await finalView(workflowId);
     expect(view.status).toBe('APPROVED');
+    // One workflow task: submission, grant and email as local activities, no activity task on the server.
+    const history = JSON.parse(historyToJSON(await backend.client.workflow.getHandle(workflowId).fetchHistory())) as { events: { eventType: string }[] };
+    const kinds = history.events.map((event) => event.eventType);
+    expect(kinds.filter((kind) => kind === 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED')).toHaveLength(1);
+    expect(kinds.filter((kind) => kind === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')).toHaveLength(0);
     await recordHistory(backend.client.workflow.getHandle(workflowId), 'app-request-auto-grant');
     await probe.waitFor(accessEvent(requestId, 'grant'), 'the grant event');
     const assigned = await probe.waitFor(

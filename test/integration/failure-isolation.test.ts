@@ -174,6 +174,28 @@ describe('failure isolation', () => {
     expect((await mailsTo(org.email('requester'))).length).toBe(1);
   });
 
+  test('with SMTP down an app without approval is granted at once; its email, tried locally, follows once SMTP is back', async () => {
+    const org = await seedOrg(commands, { users: ['requester'] });
+    const appId = await app(org, { requestsEnabled: true, approvalRequired: false });
+    await smtp.cut();
+    let requestId: string;
+    try {
+      const submitted = await commands.accepted('userRequests', 'selfservice.app.requested.v1', { orgId: org.orgId, userId: org.user('requester'), appId });
+      requestId = submitted.data.requestId as string;
+      await within10s((record) => record.topic === backend.topics.dashboard && record.data.requestId === requestId, 'the grant while SMTP is down');
+      // The local tries (a few seconds) run out; the email goes on as a regular activity, retried until SMTP is back.
+      const workflow = backend.client.workflow.getHandle(appRequestWorkflowId(requestId));
+      await waitUntil(async () => (await workflow.fetchHistory()).events?.some((event) => event.activityTaskScheduledEventAttributes) ?? false, 'the email to go on as a regular activity', 30_000);
+      expect((await workflow.describe()).status.name).toBe('RUNNING');
+      expect(await mailsTo(org.email('requester'))).toHaveLength(0);
+    } finally {
+      await smtp.restore();
+    }
+    await waitUntil(async () => (await mailsTo(org.email('requester'))).length === 1, 'the email after SMTP is back', 90_000);
+    await backend.client.workflow.getHandle(appRequestWorkflowId(requestId)).result();
+    expect(await mailsTo(org.email('requester'))).toHaveLength(1);
+  });
+
   test('a request command replayed after its workflow history is gone does not re-open the request', async () => {
     const org = await seedOrg(commands, { users: ['requester'] });
     const appId = await app(org, { requestsEnabled: true, approvalRequired: false });

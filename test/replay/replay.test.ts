@@ -48,6 +48,8 @@ describe('replay of committed workflow histories', () => {
     expect(current).toEqual(
       expect.arrayContaining([
         ...APP_REQUEST_OUTCOMES,
+        // Recorded before the patch `app-request-local-mail` (an auto-grant's email as a regular activity).
+        'app-request-auto-grant-before-local-mail.json',
         'personal-app-added.json',
         'personal-apps-moved.json',
         'technical-contact-message-sent.json',
