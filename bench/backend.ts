@@ -2,12 +2,15 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import type { Kafka } from 'kafkajs';
 import type { Topics } from '../events/topics';
 import { loadConfig, type Config } from '../workers/config';
 import { createKafka, ensureTopics } from '../events/kafka';
 import { kafkaSettingsFrom, topicPolicyFrom } from '../workers/kafka-settings';
+import { dataConverterFor } from '../workers/payload-codec';
 import { createWorker } from '../workers/runtime';
+import { connectClient } from '../workers/temporal-connection';
 import { prepareBenchDatabase } from './bench-database';
 
 /**
@@ -40,6 +43,11 @@ export interface BenchBackend {
   workerBusy(): Promise<boolean>;
   /** The parts that were started, for the report. */
   parts: string[];
+  /**
+   * Whether the workflow waits, as a bare workflow waits for its Update: no workflow task and no
+   * activity in flight (a Temporal client of the backend, with its payload codec).
+   */
+  workflowWaits(workflowId: string): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -173,6 +181,7 @@ export async function startBenchBackend(placement: WorkerPlacement = 'process'):
   execFileSync('bash', [path.join(root, 'services', 'app.sh'), 'build'], { stdio: 'inherit' });
   const worker = placement === 'process' ? await startWorkerProcess(environment) : await startWorkerInProcess(config);
   // The relay (with its audit sealer) and the ingress in their own processes, as `npm start` runs them.
+  const temporal = new Client({ connection: await connectClient(config), namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(config) });
   const relay = await startProcess('relay', 'outbox-relay-process.js', 'relay: publishing the outbox', { ...environment, RELAY_OPS_PORT: '0' });
   const ingress = await startProcess('ingress', 'kafka-ingress.js', 'ingress: consuming', { ...environment, INGRESS_OPS_PORT: '0' });
   return {
@@ -187,10 +196,15 @@ export async function startBenchBackend(placement: WorkerPlacement = 'process'):
     parts: [`temporal worker (${placement === 'process' ? 'own process' : 'in-process'})`, 'kafka ingress (own process)', 'outbox relay with audit sealer (own process)'],
     workerMemory: () => worker.memory(),
     workerBusy: () => worker.busy(),
+    async workflowWaits(workflowId) {
+      const { raw } = await temporal.workflow.getHandle(workflowId).describe();
+      return !raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0;
+    },
     async stop() {
       await ingress.stop();
       await worker.stop();
       await relay.stop();
+      await temporal.connection.close();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { appRequestWorkflowId } from '../../rules/app-request';
 import type { RequestPair } from '../demo-org';
 import { pairKey } from '../outbound-watch';
 import { now, ratio, summarize } from '../stats';
@@ -5,12 +6,21 @@ import { APP_REQUEST_DECIDED, appRequested, ms, partialNote, times, type Scenari
 
 type Decided = { toAssigned: number; toResult: number | null; refused?: string } | { refused: string } | null;
 
-/** One request, pending, then approved: the decision's times (to the dashboard event, to its result). */
-async function requestAndApprove({ channel, watch, org }: ScenarioContext, pair: RequestPair, deadline: number): Promise<Decided> {
+/**
+ * One request, pending, then approved once it waits: the decision's times (to the dashboard event, to
+ * its result). The request's accepted result goes out while its first workflow task is still running
+ * (the step's start, the approvers' email); the decision is sent once the workflow waits, as the
+ * baseline's Update is sent to a workflow that waits.
+ */
+async function requestAndApprove({ backend, channel, watch, org }: ScenarioContext, pair: RequestPair, deadline: number): Promise<Decided> {
   const request = await channel.send(appRequested(org, pair));
   const pending = await watch.results.wait(request.commandId, deadline);
   if (!pending) return null;
   if (!pending.accepted || !pending.requestId) return { refused: `request: ${pending.code ?? 'no requestId'}` };
+  while (!(await backend.workflowWaits(appRequestWorkflowId(pending.requestId)))) {
+    if (now() > deadline) return null;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   const decided = await channel.send({
     topic: 'decisions',
     type: APP_REQUEST_DECIDED,
@@ -27,9 +37,9 @@ async function requestAndApprove({ channel, watch, org }: ScenarioContext, pair:
 }
 
 /**
- * Requests for an app with one USER approval step, one after another: once the request's accepted
- * result is out (it is pending and open for decisions), the approver's APPROVE goes to the decisions
- * topic; timed from that send to the dashboard event. The ingress carries a decision to the request's
+ * Requests for an app with one USER approval step, one after another: once the request is pending and
+ * its workflow waits, the approver's APPROVE goes to the decisions topic; timed from that send to the
+ * dashboard event. The ingress carries a decision to the request's
  * workflow as a Temporal Update. Baseline: bare Update round trips (executeUpdate on a waiting workflow).
  * One unmeasured round of each first.
  */
@@ -69,6 +79,7 @@ export const decision: Scenario = async (context) => {
     ],
     notes: [
       'baseline: executeUpdate round trip on a started workflow that waits for the Update, one after another',
+      'each decision is sent once its request waits (no workflow task or activity in flight), as the baseline\'s workflow waits',
       ...(refused.length ? [`refused: ${refused.slice(0, 5).join(', ')}${refused.length > 5 ? ', ...' : ''}`] : []),
       ...partialNote('dashboard events', toAssigned.length, count, options.timeoutSeconds),
     ],

@@ -180,7 +180,7 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
 
   /** The code of a refused Update, found as the ingress finds it (it may come wrapped in an activity failure). */
 
-  test('an app without approval is granted with two local activities and the outcome email, nothing else', async () => {
+  test('an app without approval is granted in one workflow task: submission, grant and outcome email as local activities, nothing else', async () => {
     await withRequest({}, async ({ handle, calls, changes }) => {
       const view = await handle.result();
       expect(view).toMatchObject({ status: 'APPROVED', currentStep: null, currentApproverIds: [] });
@@ -189,8 +189,12 @@ describe('app request decision rules (stubbed activities, time-skipping server)'
       expect(changes[0]?.transitions).toEqual([expect.objectContaining({ sequence: 2, name: 'app.access_request.grant', status: 'APPROVED', assign: true })]);
 
       const events = (await handle.fetchHistory()).events ?? [];
-      expect(events.filter((event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(2);
-      expect(events.filter((event) => event.activityTaskScheduledEventAttributes)).toHaveLength(1);
+      expect(events.filter((event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(3);
+      expect(events.filter((event) => event.activityTaskScheduledEventAttributes)).toHaveLength(0);
+      expect(events.filter((event) => event.workflowTaskCompletedEventAttributes)).toHaveLength(1);
+      // The request's own search attributes in one upsert, after the grant (the others are Temporal's patch versions).
+      const upserts = events.flatMap((event) => Object.keys(event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}));
+      expect(upserts.filter((key) => key === 'SelfServiceStatus')).toHaveLength(1);
       const searchable = (await handle.describe()).typedSearchAttributes;
       expect(searchable.getAll().map(({ key, value }) => [key.name, value])).toEqual(
         expect.arrayContaining([
