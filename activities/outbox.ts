@@ -14,7 +14,7 @@ import type { Database, Transaction } from './database';
 export async function enqueueEvents(tx: Transaction, events: readonly OutboxWrite[], options: { held?: boolean } = {}): Promise<void> {
   if (events.length === 0) return;
   const held = options.held ?? false;
-  await tx.$executeRawUnsafe(`WITH input AS (SELECT $1::jsonb AS rows) ${insertOutboxRows('(SELECT rows FROM input)')}`, JSON.stringify(outboxRowsOf(events, held)));
+  await tx.$executeRawUnsafe(insertOutboxRows('$1::jsonb'), JSON.stringify(outboxRowsOf(events, held)));
 }
 
 /**

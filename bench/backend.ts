@@ -109,7 +109,7 @@ interface BenchProcess {
  * ready once its stdout shows `ready`. Its stderr (warnings, errors) is shown with its name.
  */
 async function startProcess(name: 'worker' | 'ingress' | 'relay', entry: string, ready: string, environment: NodeJS.ProcessEnv): Promise<BenchProcess> {
-  const ask = (what: string) => execFileSync('bash', [path.join(root, 'services', 'app.sh'), what, name], { encoding: 'utf8' }).trim();
+  const ask = (what: string) => execFileSync('bash', [path.join(root, 'services', 'app.sh'), what, name], { encoding: 'utf8', env: environment }).trim();
   const flags = (environment[`BENCH_${name.toUpperCase()}_NODE_OPTIONS`] ?? ask('node-args')).split(' ').filter(Boolean);
   const arenas = ask('malloc-arenas');
   const child: ChildProcess = spawn(process.execPath, [...flags, path.join(root, 'dist', 'workers', entry)], {
